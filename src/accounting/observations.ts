@@ -1,0 +1,57 @@
+/**
+ * What the OOM sources observe, in the shapes the OOM ledger (accounting/ledger.ts) consumes. Sources
+ * parse and normalise; the ledger alone decides what is a new kill, what is the same kill seen again,
+ * and which container it belongs to.
+ */
+
+/** A process killed by the kernel's OOM killer, from one `Killed process` record in /dev/kmsg. */
+export interface KernelOomKill {
+  /** Boot id (/proc/sys/kernel/random/boot_id) and kmsg sequence number: unique per record. */
+  bootId: string;
+  seq: number;
+  /** Wall-clock time of the kill in ms (boot time + the record's microseconds since boot). */
+  timeMs: number;
+  /**
+   * `system` for a global OOM (`global_oom`, CONSTRAINT_NONE, or an `Out of memory:` prefix), `cgroup` for a
+   * memory-cgroup limit (`oom_memcg=`, `Memory cgroup out of memory:`), `other` for the rest
+   * (cpuset/mempolicy constraints, sysrq, oom_kill_allocating_task).
+   */
+  trigger: 'system' | 'cgroup' | 'other';
+  /** The cgroup whose limit was hit (`oom_memcg=` / "as a result of limit of"), when the record says. */
+  oomMemcg?: string;
+  /**
+   * The victim's memory cgroup (`task_memcg=` / "Task in ... killed"). Absent when the kernel's rate limit
+   * suppressed the `oom-kill:` summary line (more than 10 OOMs in 5 s): the ledger then attributes the
+   * kill by matching it with a cgroup counter increase or a Docker `oom` event.
+   */
+  taskMemcg?: string;
+  victim: {
+    pid: number;
+    comm: string;
+    uid?: number;
+    totalVmBytes?: number;
+    anonRssBytes?: number;
+    fileRssBytes?: number;
+    shmemRssBytes?: number;
+    oomScoreAdj?: number;
+  };
+  /** Part of a memory.oom.group kill (`Tasks in <memcg> are going to be killed due to memory.oom.group set`). */
+  groupKill?: boolean;
+}
+
+/** Docker's `oom` event: the container hit an OOM situation (a kill is likely but not certain). */
+export interface DockerOomEvent {
+  /** Full container id. */
+  id: string;
+  timeMs: number;
+  /** Docker's event timestamp in nanoseconds, used as the persisted replay cursor. */
+  timeNano: bigint;
+}
+
+/** Docker's `die` event. */
+export interface DockerDieEvent {
+  id: string;
+  exitCode: number;
+  timeMs: number;
+  timeNano: bigint;
+}

@@ -1,0 +1,47 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { type ContainerPath, containerFromCgroupPath, mayHoldContainers } from './container-path';
+
+/**
+ * Walk the memory controller's tree and return every container cgroup, keyed by container id.
+ *
+ * A container's own directory is never descended into (its sub-cgroups are part of it), so the walk reads
+ * only the directories that hold containers: on a host with thousands of containers this is a few dozen
+ * readdir calls. A directory's link count is 2 plus its number of sub-directories (cgroupfs keeps it so, like
+ * ext4 and tmpfs), so a leaf cgroup such as a system service costs one stat, not a readdir. Directories that vanish during the walk (normal churn) are skipped.
+ */
+export function discoverContainers(memoryRoot: string, maxDepth = 8): Map<string, ContainerPath> {
+  const found = new Map<string, ContainerPath>();
+  walk(memoryRoot, '', 0, maxDepth, found);
+  return found;
+}
+
+function walk(root: string, rel: string, depth: number, maxDepth: number, found: Map<string, ContainerPath>): void {
+  let entries: fs.Dirent[];
+  try {
+    entries = fs.readdirSync(rel === '' ? root : path.join(root, rel), { withFileTypes: true });
+  } catch {
+    return; // removed while walking, or unreadable: the poll's error accounting covers containers, not slices
+  }
+  for (const entry of entries) {
+    if (!entry.isDirectory()) continue;
+    const childRel = `${rel}/${entry.name}`;
+    const container = containerFromCgroupPath(childRel);
+    if (container !== null) {
+      // A container's sub-cgroups map back to it; keep the shallowest (its own) cgroup.
+      if (container.cgroupPath === childRel && !found.has(container.id)) found.set(container.id, container);
+      continue;
+    }
+    if (depth + 1 < maxDepth && mayHoldContainers(entry.name) && hasSubdirectories(path.join(root, childRel))) {
+      walk(root, childRel, depth + 1, maxDepth, found);
+    }
+  }
+}
+
+function hasSubdirectories(dir: string): boolean {
+  try {
+    return fs.statSync(dir).nlink > 2;
+  } catch {
+    return false;
+  }
+}

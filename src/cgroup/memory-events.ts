@@ -1,0 +1,41 @@
+import { type Parsed, ok, parseKeyedCounts } from './parse';
+
+/**
+ * v2 memory.events (hierarchical; memory.events.local is this cgroup alone):
+ *   low 0
+ *   high 0
+ *   max 12
+ *   oom 3
+ *   oom_kill 1
+ *   oom_group_kill 0
+ * `oom` counts OOM situations and `oom_kill` killed processes: they differ (one kill can follow several
+ * situations, a group kill is many kills). `oom_group_kill` exists from 5.17. Unknown keys are ignored.
+ */
+export interface MemoryEvents {
+  low?: number;
+  high?: number;
+  max?: number;
+  oom?: number;
+  oomKill?: number;
+  oomGroupKill?: number;
+}
+
+const KEYS: ReadonlyArray<[string, keyof MemoryEvents]> = [
+  ['low', 'low'],
+  ['high', 'high'],
+  ['max', 'max'],
+  ['oom', 'oom'],
+  ['oom_kill', 'oomKill'],
+  ['oom_group_kill', 'oomGroupKill'],
+];
+
+export function parseMemoryEvents(text: string): Parsed<MemoryEvents> {
+  const parsed = parseKeyedCounts(text);
+  if (!parsed.ok) return parsed;
+  const out: MemoryEvents = {};
+  for (const [key, field] of KEYS) {
+    const v = parsed.value.get(key);
+    if (v !== undefined) out[field] = v;
+  }
+  return ok(out);
+}

@@ -1,0 +1,338 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { CgroupLayout } from './layout';
+import { parseMemoryEvents } from './memory-events';
+import { parseMemoryStat } from './memory-stat';
+import { parseOomControl } from './oom-control';
+import { type Parsed, parseCount, parseLimit } from './parse';
+import { parsePressure } from './pressure';
+import type { MemorySample, SampleError } from './sample';
+
+/**
+ * Reads one container's memory cgroup files into a MemorySample.
+ *
+ * Each file is opened once and kept open; every poll re-reads it with pread at offset 0 (cgroup files
+ * regenerate their content on each read from offset 0), which costs one syscall per file instead of
+ * three. Reads are synchronous on purpose: a cgroup read never blocks on a disk, and a synchronous pread
+ * costs a fraction of a thread-pool round trip. The poller reads containers in small batches and yields
+ * to the event loop between them, so a scrape is never held up for long.
+ *
+ * When the process is out of descriptors (see FdBudget), files are opened, read and closed each time.
+ */
+
+type Root = 'memory' | 'pressure';
+
+interface FileSpec {
+  file: string;
+  root: Root;
+  /** Absent on some kernels or configurations (swap accounting off, kernel before 5.19...). */
+  optional: boolean;
+  apply(sample: MemorySample, text: string, scratch: Scratch): Parsed<unknown>;
+}
+
+/** Values that only make sense combined with others, resolved after all files are read. */
+interface Scratch {
+  memswLimit?: number;
+}
+
+const setField =
+  <K extends keyof MemorySample>(field: K, parse: (t: string) => Parsed<number>) =>
+  (s: MemorySample, text: string): Parsed<unknown> => {
+    const r = parse(text);
+    if (r.ok) (s as unknown as Record<string, unknown>)[field] = r.value;
+    return r;
+  };
+
+const V1_FILES: FileSpec[] = [
+  { file: 'memory.usage_in_bytes', root: 'memory', optional: false, apply: setField('usage', parseCount) },
+  { file: 'memory.limit_in_bytes', root: 'memory', optional: false, apply: setField('limit', parseLimit) },
+  { file: 'memory.soft_limit_in_bytes', root: 'memory', optional: true, apply: setField('reservation', parseLimit) },
+  { file: 'memory.max_usage_in_bytes', root: 'memory', optional: true, apply: setField('peak', parseCount) },
+  {
+    file: 'memory.memsw.limit_in_bytes',
+    root: 'memory',
+    optional: true,
+    apply: (_s, text, scratch) => {
+      const r = parseLimit(text);
+      if (r.ok) scratch.memswLimit = r.value;
+      return r;
+    },
+  },
+  {
+    file: 'memory.stat',
+    root: 'memory',
+    optional: false,
+    apply: (s, text) => {
+      const r = parseMemoryStat(text, 1);
+      if (r.ok) {
+        s.stat = r.value;
+        if (r.value.swap !== undefined) s.swap = r.value.swap;
+      }
+      return r;
+    },
+  },
+  {
+    file: 'memory.oom_control',
+    root: 'memory',
+    optional: false,
+    apply: (s, text) => {
+      const r = parseOomControl(text);
+      if (r.ok) {
+        s.oomKillDisabled = r.value.oomKillDisable;
+        s.underOom = r.value.underOom;
+        if (r.value.oomKill !== undefined) s.oomKills = r.value.oomKill;
+      }
+      return r;
+    },
+  },
+  { file: 'memory.failcnt', root: 'memory', optional: true, apply: setField('limitHits', parseCount) },
+  { file: 'memory.pressure', root: 'pressure', optional: true, apply: applyPressure },
+];
+
+const V2_FILES: FileSpec[] = [
+  { file: 'memory.current', root: 'memory', optional: false, apply: setField('usage', parseCount) },
+  { file: 'memory.max', root: 'memory', optional: false, apply: setField('limit', parseLimit) },
+  { file: 'memory.low', root: 'memory', optional: true, apply: setField('reservation', parseLimit) },
+  { file: 'memory.high', root: 'memory', optional: true, apply: setField('high', parseLimit) },
+  { file: 'memory.swap.current', root: 'memory', optional: true, apply: setField('swap', parseCount) },
+  { file: 'memory.swap.max', root: 'memory', optional: true, apply: setField('swapLimit', parseLimit) },
+  { file: 'memory.peak', root: 'memory', optional: true, apply: setField('peak', parseCount) },
+  {
+    file: 'memory.stat',
+    root: 'memory',
+    optional: false,
+    apply: (s, text) => {
+      const r = parseMemoryStat(text, 2);
+      if (r.ok) s.stat = r.value;
+      return r;
+    },
+  },
+  {
+    file: 'memory.events',
+    root: 'memory',
+    optional: false,
+    apply: (s, text) => {
+      const r = parseMemoryEvents(text);
+      if (r.ok) {
+        const e = r.value;
+        if (e.oomKill !== undefined) s.oomKills = e.oomKill;
+        if (e.max !== undefined) s.limitHits = e.max;
+        if (e.high !== undefined) s.highEvents = e.high;
+        if (e.oom !== undefined) s.oomEvents = e.oom;
+        if (e.oomGroupKill !== undefined) s.oomGroupKills = e.oomGroupKill;
+      }
+      return r;
+    },
+  },
+  {
+    file: 'memory.oom.group',
+    root: 'memory',
+    optional: true,
+    apply: (s, text) => {
+      const r = parseCount(text);
+      if (r.ok) s.oomGroup = r.value !== 0;
+      return r;
+    },
+  },
+  { file: 'memory.pressure', root: 'pressure', optional: true, apply: applyPressure },
+];
+
+function applyPressure(s: MemorySample, text: string): Parsed<unknown> {
+  const r = parsePressure(text);
+  if (r.ok) s.pressure = r.value;
+  return r;
+}
+
+/** Shares the process's descriptor allowance between all readers. */
+export class FdBudget {
+  private used = 0;
+  constructor(readonly limit: number) {}
+
+  /** The soft RLIMIT_NOFILE minus room for sockets, the state database and the runtime's own files. */
+  static fromProcessLimits(reserve = 512): FdBudget {
+    let soft = 1024;
+    try {
+      const line = fs
+        .readFileSync('/proc/self/limits', 'latin1')
+        .split('\n')
+        .find((l) => l.startsWith('Max open files'));
+      const n = Number(line?.split(/\s+/)[3]);
+      if (Number.isFinite(n) && n > 0) soft = n;
+    } catch {
+      // not Linux or /proc not mounted: keep the conservative default
+    }
+    return new FdBudget(Math.max(0, soft - reserve));
+  }
+
+  take(): boolean {
+    if (this.used >= this.limit) return false;
+    this.used++;
+    return true;
+  }
+  give(): void {
+    this.used = Math.max(0, this.used - 1);
+  }
+  get inUse(): number {
+    return this.used;
+  }
+}
+
+const NOT_OPEN = -1;
+/** A file known to be absent on this kernel: not retried every poll. */
+const ABSENT = -2;
+/** No descriptor to keep: open, read and close each time. */
+const TRANSIENT = -3;
+
+let shared = Buffer.allocUnsafe(16384);
+
+/** Read a whole cgroup file through a descriptor with pread at offset 0. */
+function preadAll(fd: number): string {
+  let total = fs.readSync(fd, shared, 0, shared.length, 0);
+  while (total === shared.length) {
+    const bigger = Buffer.allocUnsafe(shared.length * 2);
+    shared.copy(bigger);
+    shared = bigger;
+    total += fs.readSync(fd, shared, total, shared.length - total, total);
+  }
+  return shared.toString("latin1", 0, total);
+}
+
+function isGone(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException).code;
+  return code === 'ENOENT' || code === 'ENODEV' || code === 'ESTALE';
+}
+
+export interface ReadResult {
+  /** The cgroup no longer exists: the container is gone (normal churn, not an error). */
+  vanished: boolean;
+  sample: MemorySample;
+  errors: SampleError[];
+}
+
+export class CgroupReader {
+  private readonly specs: FileSpec[];
+  private readonly fds: number[];
+  private readonly dirs: Record<Root, string | undefined>;
+
+  constructor(
+    layout: CgroupLayout,
+    readonly cgroupPath: string,
+    private readonly budget: FdBudget,
+  ) {
+    this.specs = layout.version === 1 ? V1_FILES : V2_FILES;
+    this.fds = this.specs.map(() => NOT_OPEN);
+    this.dirs = {
+      memory: path.join(layout.memoryRoot, cgroupPath),
+      pressure: layout.pressureRoot === undefined ? undefined : path.join(layout.pressureRoot, cgroupPath),
+    };
+  }
+
+  get memoryDir(): string {
+    return this.dirs.memory as string;
+  }
+
+  read(now: number = Date.now()): ReadResult {
+    const sample: MemorySample = { readAtMs: now };
+    const errors: SampleError[] = [];
+    const scratch: Scratch = {};
+    for (let i = 0; i < this.specs.length; i++) {
+      const spec = this.specs[i] as FileSpec;
+      const dir = this.dirs[spec.root];
+      if (dir === undefined || this.fds[i] === ABSENT) continue;
+      const file = path.join(dir, spec.file);
+      let text: string;
+      try {
+        text = this.readFileReopening(i, file);
+      } catch (err) {
+        if (isGone(err)) {
+          if (!fs.existsSync(this.dirs.memory as string)) return { vanished: true, sample, errors: [] };
+          if (spec.optional) {
+            this.fds[i] = ABSENT;
+            continue;
+          }
+          errors.push({ file: spec.file, kind: 'missing_file', message: `${file} is missing` });
+          continue;
+        }
+        const e = err as NodeJS.ErrnoException;
+        errors.push({ file: spec.file, kind: 'read', message: `cannot read ${file}: ${e.code ?? e.message}` });
+        this.closeOne(i);
+        continue;
+      }
+      const parsed = spec.apply(sample, text, scratch);
+      if (!parsed.ok) errors.push({ file: spec.file, kind: 'parse', message: `${file}: ${parsed.error}` });
+    }
+    derive(sample, scratch);
+    return { vanished: false, sample, errors };
+  }
+
+  /**
+   * A kept descriptor goes stale (ENODEV) when the cgroup is removed; a container restarted under the
+   * same id gets a new cgroup at the same path, so a stale descriptor is reopened once before giving up.
+   */
+  private readFileReopening(i: number, file: string): string {
+    const hadDescriptor = (this.fds[i] as number) >= 0;
+    try {
+      return this.readFile(i, file);
+    } catch (err) {
+      if (!hadDescriptor || !isGone(err)) throw err;
+      this.closeOne(i);
+      return this.readFile(i, file);
+    }
+  }
+
+  private readFile(i: number, file: string): string {
+    let fd = this.fds[i] as number;
+    if (fd === TRANSIENT) return fs.readFileSync(file, 'latin1');
+    if (fd === NOT_OPEN) {
+      if (!this.budget.take()) {
+        this.fds[i] = TRANSIENT;
+        return fs.readFileSync(file, 'latin1');
+      }
+      try {
+        fd = fs.openSync(file, 'r');
+      } catch (err) {
+        this.budget.give();
+        throw err;
+      }
+      this.fds[i] = fd;
+    }
+    return preadAll(fd);
+  }
+
+  private closeOne(i: number): void {
+    const fd = this.fds[i] as number;
+    if (fd >= 0) {
+      try {
+        fs.closeSync(fd);
+      } catch {
+        // the descriptor is released by the kernel either way
+      }
+      this.budget.give();
+    }
+    this.fds[i] = NOT_OPEN;
+  }
+
+  /** Release every descriptor; the reader may be used again (it reopens lazily). */
+  close(): void {
+    for (let i = 0; i < this.fds.length; i++) if ((this.fds[i] as number) !== ABSENT) this.closeOne(i);
+  }
+
+  /** How many descriptors this reader keeps open. */
+  get openFiles(): number {
+    return this.fds.filter((fd) => fd >= 0).length;
+  }
+}
+
+/** Values computed from several files. */
+function derive(sample: MemorySample, scratch: Scratch): void {
+  if (sample.usage !== undefined && sample.stat !== undefined) {
+    // Working set as the kubelet and cAdvisor define it: what the kernel cannot drop without swapping.
+    sample.workingSet = Math.max(0, sample.usage - sample.stat.inactiveFile);
+  }
+  if (scratch.memswLimit !== undefined && sample.limit !== undefined) {
+    // v1's memsw limit covers memory plus swap; the swap allowance alone is the difference.
+    sample.swapLimit = Number.isFinite(scratch.memswLimit)
+      ? Math.max(0, scratch.memswLimit - (Number.isFinite(sample.limit) ? sample.limit : 0))
+      : Infinity;
+  }
+}

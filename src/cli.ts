@@ -1,0 +1,57 @@
+#!/usr/bin/env node
+import { serve } from './main';
+import { VERSION } from './version';
+
+/**
+ * The `oomwatch` binary: `serve` (the default) runs the daemon; the other subcommands are the on-call
+ * tools. The only process.exit in oomwatch is here.
+ */
+const USAGE = `Usage: oomwatch [command] [flags]
+
+Commands:
+  serve        Run the exporter (the default when no command is given)
+  version      Print the version
+
+Run "oomwatch <command> --help" for the flags of a command.
+Exit codes: 0 ok, 1 error (or findings, with --fail-on), 2 usage error.
+`;
+
+type Command = (argv: string[], env: NodeJS.ProcessEnv) => Promise<number>;
+
+const COMMANDS: Record<string, Command> = {
+  serve,
+  version: async () => {
+    process.stdout.write(`oomwatch ${VERSION} (node ${process.version})\n`);
+    return 0;
+  },
+};
+
+async function run(argv: string[]): Promise<number> {
+  const [first, ...rest] = argv;
+  if (first === undefined || first.startsWith('-')) {
+    if (first === '--help' || first === '-h') {
+      process.stdout.write(USAGE);
+      return 0;
+    }
+    if (first === '--version') return (COMMANDS['version'] as Command)([], process.env);
+    return serve(argv, process.env);
+  }
+  const command = COMMANDS[first];
+  if (!command) {
+    process.stderr.write(`oomwatch: unknown command "${first}"\n\n${USAGE}`);
+    return 2;
+  }
+  return command(rest, process.env);
+}
+
+run(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+    // Sources hold sockets and timers; once a command is done, leave without waiting for them.
+    setImmediate(() => process.exit(code));
+  },
+  (err: unknown) => {
+    process.stderr.write(`oomwatch: ${(err as Error).stack ?? String(err)}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,19 @@
+import pino, { type Logger } from 'pino';
+
+/** JSON logs to stdout, one child logger per module (`module` field), errors under `err`. */
+export function createLogger(level: string, destination?: pino.DestinationStream): Logger {
+  return pino(
+    {
+      level,
+      base: { service: 'oomwatch' },
+      timestamp: pino.stdTimeFunctions.isoTime,
+      formatters: { level: (label) => ({ level: label }) },
+    },
+    destination ?? pino.destination({ fd: 1, sync: false }),
+  );
+}
+
+/** A logger that drops everything, for tests and for CLI commands that print their own output. */
+export function silentLogger(): Logger {
+  return pino({ level: 'silent' });
+}

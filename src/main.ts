@@ -1,0 +1,151 @@
+import type { FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import { type CgroupLayout, CgroupLayoutError, detectLayout } from './cgroup/layout';
+import { FdBudget } from './cgroup/reader';
+import { type Config, loadConfig, serveHelp, wantsHelp } from './config';
+import { OomwatchError } from './errors';
+import { createLogger } from './log';
+import { MetricsRenderer } from './metrics/render';
+import { SelfMetrics } from './metrics/self';
+import { Poller } from './poller';
+import { buildServer } from './server/server';
+import { loadWebConfig } from './server/web-config';
+import type { Source } from './sources/source';
+import { ContainerTable } from './state/containers';
+
+/** A running oomwatch daemon, as main() wires it; tests start one in-process. */
+export interface Daemon {
+  config: Config;
+  layout: CgroupLayout;
+  app: FastifyInstance;
+  table: ContainerTable;
+  poller: Poller;
+  sources: Source[];
+  log: Logger;
+  /** The address actually listened on (port 0 resolves to a real port). */
+  address: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * The composition root: config -> layout -> sources -> poller -> server. Everything that can be wrong
+ * with the flags or the host is reported before anything listens.
+ */
+export async function startDaemon(config: Config, log: Logger): Promise<Daemon> {
+  let layout: CgroupLayout;
+  try {
+    layout = detectLayout(config.cgroupRoot);
+  } catch (err) {
+    if (err instanceof CgroupLayoutError) throw new OomwatchError('OOMW_CGROUP_ROOT', `oomwatch: ${err.message}`);
+    throw err;
+  }
+  const webConfig = config.webConfig === undefined ? undefined : loadWebConfig(config.webConfig);
+
+  const table = new ContainerTable();
+  const self = new SelfMetrics({
+    containerCounts: () => {
+      let present = 0;
+      let gone = 0;
+      for (const e of table.values()) if (e.present) present++;
+      else gone++;
+      return { present, gone };
+    },
+  });
+  const renderer = new MetricsRenderer(table, self);
+  const poller = new Poller({
+    layout,
+    table,
+    budget: FdBudget.fromProcessLimits(),
+    log: log.child({ module: 'poller' }),
+    metrics: self,
+    intervalMs: config.intervalMs,
+    seriesGraceMs: config.seriesGraceMs,
+  });
+  const sources: Source[] = [poller];
+  for (const s of sources) self.addSource(s);
+
+  const app = buildServer({ renderer, ready: () => poller.ready, log: log.child({ module: 'http' }), ...(webConfig ? { webConfig } : {}) });
+
+  for (const s of sources) {
+    try {
+      await s.start();
+    } catch (err) {
+      log.error({ err, source: s.name }, 'source failed to start; oomwatch carries on without it');
+    }
+  }
+  log.info({ mode: layout.mode, memoryRoot: layout.memoryRoot, pressureRoot: layout.pressureRoot }, 'cgroup layout detected');
+
+  const address = await app.listen({ host: config.listen.host, port: config.listen.port });
+  log.info({ address, tls: webConfig?.tls !== undefined, basicAuth: webConfig?.basicAuthUsers !== undefined }, 'listening');
+
+  let stopping: Promise<void> | undefined;
+  const stop = (): Promise<void> => {
+    stopping ??= (async () => {
+      await app.close().catch((err: unknown) => log.warn({ err }, 'closing the HTTP server failed'));
+      // One source failing to stop never keeps the others from stopping.
+      await Promise.all(
+        [...sources].reverse().map((s) => s.stop().catch((err: unknown) => log.warn({ err, source: s.name }, 'source failed to stop'))),
+      );
+    })();
+    return stopping;
+  };
+  return { config, layout, app, table, poller, sources, log, address, stop };
+}
+
+/** `oomwatch serve`: runs until SIGTERM or SIGINT; returns the process exit code. */
+export async function serve(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<number> {
+  if (wantsHelp(argv)) {
+    process.stdout.write(`${serveHelp()}\n`);
+    return 0;
+  }
+  let config: Config;
+  try {
+    config = loadConfig(argv, env);
+  } catch (err) {
+    return reportStartupError(err);
+  }
+  const log = createLogger(config.logLevel);
+  let daemon: Daemon;
+  try {
+    daemon = await startDaemon(config, log);
+  } catch (err) {
+    log.flush();
+    return reportStartupError(err);
+  }
+
+  return new Promise<number>((resolve) => {
+    let signals = 0;
+    const onSignal = (signal: NodeJS.Signals): void => {
+      signals++;
+      if (signals > 1) {
+        log.warn({ signal }, 'second signal: exiting at once');
+        log.flush();
+        resolve(130);
+        return;
+      }
+      log.info({ signal }, 'shutting down');
+      const deadline = setTimeout(() => {
+        log.error('shutdown took longer than 10 s: exiting anyway');
+        resolve(1);
+      }, 10_000);
+      deadline.unref();
+      void daemon.stop().then(() => {
+        clearTimeout(deadline);
+        log.info('stopped');
+        log.flush();
+        resolve(0);
+      });
+    };
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
+  });
+}
+
+export function reportStartupError(err: unknown): number {
+  if (err instanceof OomwatchError) {
+    process.stderr.write(`${err.message}\n`);
+    return err.exitCode;
+  }
+  process.stderr.write(`oomwatch: ${(err as Error).stack ?? String(err)}\n`);
+  return 1;
+}

@@ -1,0 +1,90 @@
+import * as client from 'prom-client';
+import type { Source } from '../sources/source';
+import { type ExpositionWriter, type FamilyType, renderLabels } from './exposition';
+import { VERSION, REVISION } from '../version';
+
+/**
+ * oomwatch's own health: build info, poll timing and errors, per-source up, and the process metrics.
+ * These live in a private prom-client registry and are rendered through ExpositionWriter, so the same
+ * objects serve both exposition formats (prom-client renames counters in place when asked for OpenMetrics).
+ */
+export class SelfMetrics {
+  readonly registry = new client.Registry();
+  readonly pollDuration: client.Histogram;
+  readonly pollErrors: client.Counter<'kind'>;
+  readonly polls: client.Counter;
+  readonly lastPoll: client.Gauge;
+  private readonly sources: Source[] = [];
+
+  constructor(opts: { processMetrics?: boolean; containerCounts?: () => { present: number; gone: number } } = {}) {
+    const registers = [this.registry];
+    new client.Gauge({
+      name: 'oomwatch_build_info',
+      help: 'Always 1: the oomwatch version, its source revision and the Node.js version it runs on.',
+      labelNames: ['version', 'revision', 'nodejs_version'],
+      registers,
+    }).set({ version: VERSION, revision: REVISION, nodejs_version: process.version }, 1);
+    this.pollDuration = new client.Histogram({
+      name: 'oomwatch_poll_duration_seconds',
+      help: 'Wall time of one poll of every container memory cgroup.',
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers,
+    });
+    this.pollErrors = new client.Counter({
+      name: 'oomwatch_poll_errors_total',
+      help: 'Cgroup files that could not be read or parsed, by kind (read, parse, missing_file, fd_limit, discovery); the affected series are dropped until the file reads again.',
+      labelNames: ['kind'],
+      registers,
+    });
+    for (const kind of ['read', 'parse', 'missing_file', 'fd_limit', 'discovery']) this.pollErrors.inc({ kind }, 0);
+    this.polls = new client.Counter({ name: 'oomwatch_polls_total', help: 'Completed polls of the cgroup tree.', registers });
+    this.lastPoll = new client.Gauge({
+      name: 'oomwatch_last_poll_timestamp_seconds',
+      help: 'Unix time the last poll completed.',
+      registers,
+    });
+    const sources = this.sources;
+    new client.Gauge({
+      name: 'oomwatch_source_up',
+      help: 'Whether each source of oomwatch works: cgroup (polling), kmsg (kernel log), vmstat, docker, state (database), kubernetes.',
+      labelNames: ['source'],
+      registers,
+      collect() {
+        this.reset();
+        for (const s of sources) this.set({ source: s.name }, s.up ? 1 : 0);
+      },
+    });
+    const counts = opts.containerCounts;
+    if (counts) {
+      new client.Gauge({
+        name: 'oomwatch_containers',
+        help: 'Containers known to oomwatch: present, or gone and kept for the series grace period.',
+        labelNames: ['state'],
+        registers,
+        collect() {
+          const c = counts();
+          this.set({ state: 'present' }, c.present);
+          this.set({ state: 'gone' }, c.gone);
+        },
+      });
+    }
+    if (opts.processMetrics !== false) client.collectDefaultMetrics({ register: this.registry });
+  }
+
+  addSource(source: Source): void {
+    this.sources.push(source);
+  }
+
+  /** Render every self metric into the writer. */
+  async write(w: ExpositionWriter): Promise<void> {
+    const families = await this.registry.getMetricsAsJSON();
+    for (const fam of families) {
+      const type = fam.type as unknown as FamilyType;
+      w.family(fam.name, type, fam.help);
+      for (const v of fam.values) {
+        const name = (v as { metricName?: string }).metricName ?? fam.name;
+        w.sample(name, renderLabels((v.labels ?? {}) as Record<string, string | number>), v.value);
+      }
+    }
+  }
+}

@@ -1,0 +1,185 @@
+import type { Logger } from 'pino';
+import type { ContainerPath } from './cgroup/container-path';
+import { discoverContainers } from './cgroup/discover';
+import type { CgroupLayout } from './cgroup/layout';
+import { CgroupReader, type FdBudget } from './cgroup/reader';
+import type { MemorySample, SampleError } from './cgroup/sample';
+import type { SelfMetrics } from './metrics/self';
+import type { Source } from './sources/source';
+import type { ContainerEntry, ContainerTable } from './state/containers';
+
+/** What the poller tells the rest of oomwatch after each container read. */
+export interface PollListener {
+  /** A container's cgroup oom_kill counter grew by `delta` between two reads (or since it was created). */
+  onCgroupOomKills?(entry: ContainerEntry, delta: number, sample: MemorySample): void;
+  /** A container's cgroup was read and it is gone, or it was not found by discovery. */
+  onContainerGone?(entry: ContainerEntry, now: number): void;
+  /** A poll finished; `dropped` are the containers whose series grace ran out. */
+  onPollComplete?(now: number, dropped: string[]): void;
+}
+
+export interface PollerOptions {
+  layout: CgroupLayout;
+  table: ContainerTable;
+  budget: FdBudget;
+  log: Logger;
+  metrics: SelfMetrics;
+  intervalMs: number;
+  seriesGraceMs: number;
+  listener?: PollListener;
+  /** Containers read between two yields to the event loop. */
+  batchSize?: number;
+}
+
+const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+/**
+ * Polls every container's memory cgroup on its own timer. A scrape never reads cgroup files: it renders
+ * what the last poll stored. Polls never overlap: the next one is scheduled when the current one ends.
+ */
+export class Poller implements Source {
+  readonly name = 'cgroup';
+  private timer: NodeJS.Timeout | undefined;
+  private running = false;
+  private stopped = false;
+  private current: Promise<void> | undefined;
+  private lastPollOk = false;
+  private readonly loggedErrors = new Set<string>();
+  /** Resolves after the first complete poll (for /readyz). */
+  readonly firstPoll: Promise<void>;
+  private resolveFirst!: () => void;
+  ready = false;
+
+  constructor(private readonly opts: PollerOptions) {
+    this.firstPoll = new Promise((resolve) => (this.resolveFirst = resolve));
+  }
+
+  get up(): boolean {
+    return this.lastPollOk;
+  }
+
+  async start(): Promise<void> {
+    this.stopped = false;
+    this.schedule(0);
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    await this.current?.catch(() => undefined);
+    for (const e of this.opts.table.values()) e.reader?.close();
+  }
+
+  private schedule(delayMs: number): void {
+    if (this.stopped) return;
+    this.timer = setTimeout(() => {
+      const started = Date.now();
+      this.current = this.pollOnce()
+        .catch((err: unknown) => this.opts.log.error({ err }, 'poll failed'))
+        .finally(() => this.schedule(Math.max(0, this.opts.intervalMs - (Date.now() - started))));
+    }, delayMs);
+    this.timer.unref?.();
+  }
+
+  /** One complete poll: discovery, then every container's files, then the grace sweep. */
+  async pollOnce(): Promise<void> {
+    if (this.running) return;
+    this.running = true;
+    const stopTimer = this.opts.metrics.pollDuration.startTimer();
+    try {
+      const { table, layout, log } = this.opts;
+      const now = Date.now();
+      let discovered: Map<string, ContainerPath>;
+      try {
+        discovered = discoverContainers(layout.memoryRoot);
+      } catch (err) {
+        this.opts.metrics.pollErrors.inc({ kind: 'discovery' });
+        log.error({ err, root: layout.memoryRoot }, 'cannot walk the cgroup tree');
+        this.lastPollOk = false;
+        return;
+      }
+
+      const toRead: ContainerEntry[] = [];
+      for (const [id, path] of discovered) {
+        const entry = table.ensure(id, now);
+        if (!entry.present) table.markPresent(entry, now);
+        entry.lastSeenMs = now;
+        if (entry.reader && entry.reader.cgroupPath !== path.cgroupPath) {
+          entry.reader.close();
+          entry.reader = undefined;
+        }
+        entry.setPath(path);
+        entry.reader ??= new CgroupReader(layout, path.cgroupPath, this.opts.budget);
+        toRead.push(entry);
+      }
+      for (const entry of table.values()) {
+        if (entry.present && !discovered.has(entry.id)) this.gone(entry, now);
+      }
+
+      const batch = this.opts.batchSize ?? 64;
+      for (let i = 0; i < toRead.length; i++) {
+        if (i > 0 && i % batch === 0) await yieldToEventLoop();
+        const entry = toRead[i] as ContainerEntry;
+        if (!entry.reader) continue; // marked gone meanwhile by an event
+        this.readContainer(entry);
+      }
+
+      const dropped = table.sweep(Date.now(), this.opts.seriesGraceMs);
+      for (const id of dropped) this.forgetErrors(id);
+      this.opts.listener?.onPollComplete?.(Date.now(), dropped);
+      this.opts.metrics.polls.inc();
+      this.opts.metrics.lastPoll.set(Date.now() / 1000);
+      this.lastPollOk = true;
+      if (!this.ready) {
+        this.ready = true;
+        this.resolveFirst();
+      }
+    } finally {
+      stopTimer();
+      this.running = false;
+    }
+  }
+
+  private readContainer(entry: ContainerEntry): void {
+    const reader = entry.reader as CgroupReader;
+    const result = reader.read();
+    if (result.vanished) {
+      this.gone(entry, result.sample.readAtMs);
+      return;
+    }
+    for (const e of result.errors) this.reportError(entry, e);
+    const s = result.sample;
+    // Usage and limit are the core of every series: without them the gauges are dropped, counters kept.
+    entry.sample = s.usage !== undefined && s.limit !== undefined ? s : undefined;
+    if (s.oomKills !== undefined) {
+      const delta = entry.cgroupOomKills.observe(s.oomKills);
+      if (delta > 0) this.opts.listener?.onCgroupOomKills?.(entry, delta, s);
+    }
+    if (s.limitHits !== undefined) entry.limitHits.observe(s.limitHits);
+    if (s.highEvents !== undefined) entry.highEvents.observe(s.highEvents);
+    if (s.pressure) {
+      entry.pressureSomeUs.observe(s.pressure.some.totalMicroseconds);
+      if (s.pressure.full) entry.pressureFullUs.observe(s.pressure.full.totalMicroseconds);
+    }
+  }
+
+  private gone(entry: ContainerEntry, now: number): void {
+    this.opts.table.markGone(entry, now);
+    this.opts.listener?.onContainerGone?.(entry, now);
+  }
+
+  private reportError(entry: ContainerEntry, e: SampleError): void {
+    this.opts.metrics.pollErrors.inc({ kind: e.kind });
+    const key = `${entry.id}\0${e.file}\0${e.kind}`;
+    if (this.loggedErrors.has(key)) return;
+    this.loggedErrors.add(key);
+    this.opts.log.warn(
+      { container: entry.labels.id, name: entry.labels.name || undefined, file: e.file, kind: e.kind },
+      `${e.message}; the series from this file are dropped until it reads again (logged once per container and file)`,
+    );
+  }
+
+  private forgetErrors(id: string): void {
+    for (const key of this.loggedErrors) if (key.startsWith(`${id}\0`)) this.loggedErrors.delete(key);
+  }
+}

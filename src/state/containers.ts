@@ -1,0 +1,244 @@
+import type { ContainerPath } from '../cgroup/container-path';
+import { shortId } from '../cgroup/container-path';
+import type { CgroupReader } from '../cgroup/reader';
+import type { MemorySample } from '../cgroup/sample';
+import { MonotonicCounter } from './monotonic';
+
+/**
+ * The live container table: everything oomwatch knows about each container, keyed by full container id.
+ * The poller fills samples, the Docker and Kubernetes sources fill metadata, the OOM ledger fills the
+ * fused counters; the exposition reads it at scrape time without touching the disk.
+ */
+
+/** The fixed label set carried by every per-container series (empty strings where they do not apply). */
+export interface ContainerLabels {
+  id: string;
+  name: string;
+  image: string;
+  compose_project: string;
+  compose_service: string;
+  namespace: string;
+  pod: string;
+  container: string;
+}
+
+export const LABEL_NAMES: ReadonlyArray<keyof ContainerLabels> = [
+  'id',
+  'name',
+  'image',
+  'compose_project',
+  'compose_service',
+  'namespace',
+  'pod',
+  'container',
+];
+
+/** Metadata a runtime source knows about a container; fields it does not know stay undefined. */
+export interface ContainerMetadata {
+  name?: string;
+  image?: string;
+  composeProject?: string;
+  composeService?: string;
+  namespace?: string;
+  pod?: string;
+  container?: string;
+  /** Allow-listed extra labels for oomwatch_container_info (label name -> value). */
+  info?: Record<string, string>;
+  /** Main process id in the host's pid namespace, while running. */
+  pid?: number;
+  /** Pod sandbox (pause) container: not a workload, never exported. */
+  sandbox?: boolean;
+}
+
+export interface ExitKey {
+  exitCode: number;
+  oomKilled: boolean;
+}
+
+export class ContainerEntry {
+  readonly labels: ContainerLabels;
+  info: Record<string, string> = {};
+  path?: ContainerPath;
+  reader?: CgroupReader;
+  /** Last good reading; undefined before the first poll and once the cgroup is gone. */
+  sample?: MemorySample;
+  pid?: number;
+  sandbox = false;
+
+  // Counters kept monotonic across cgroup re-creation.
+  readonly cgroupOomKills = new MonotonicCounter();
+  readonly limitHits = new MonotonicCounter();
+  readonly highEvents = new MonotonicCounter();
+  readonly pressureSomeUs = new MonotonicCounter();
+  readonly pressureFullUs = new MonotonicCounter();
+
+  /** Fused OOM kills (accounting/ledger.ts owns this). */
+  oomKills = 0;
+  dockerOomEvents = 0;
+  /** Exits by "exitCode|oomKilled". */
+  readonly exits = new Map<string, number>();
+
+  firstSeenMs: number;
+  lastSeenMs: number;
+  /** When the container was last seen gone (cgroup removed, or died); undefined while present. */
+  goneAtMs: number | undefined;
+
+  private labelTextCache: string | undefined;
+  private infoTextCache: string | undefined;
+
+  constructor(
+    readonly id: string,
+    now: number,
+  ) {
+    this.labels = {
+      id: shortId(id),
+      name: '',
+      image: '',
+      compose_project: '',
+      compose_service: '',
+      namespace: '',
+      pod: '',
+      container: '',
+    };
+    this.firstSeenMs = now;
+    this.lastSeenMs = now;
+    this.goneAtMs = undefined;
+  }
+
+  /** The label pairs of every series of this container, rendered once: `id="...",name="...",...`. */
+  get labelText(): string {
+    if (this.labelTextCache === undefined) {
+      this.labelTextCache = LABEL_NAMES.map((k) => `${k}="${escapeLabelValue(this.labels[k])}"`).join(',');
+    }
+    return this.labelTextCache;
+  }
+
+  /** Labels of the oomwatch_container_info series: the fixed set plus runtime facts and allowed labels. */
+  get infoLabelText(): string {
+    if (this.infoTextCache === undefined) {
+      const extra: string[] = [
+        `runtime="${this.path?.runtime ?? ''}"`,
+        `pod_uid="${this.path?.podUid ?? ''}"`,
+        `qos_class="${this.path?.qos ?? ''}"`,
+      ];
+      for (const [k, v] of Object.entries(this.info)) extra.push(`${infoLabelName(k)}="${escapeLabelValue(v)}"`);
+      this.infoTextCache = `${this.labelText},${extra.join(',')}`;
+    }
+    return this.infoTextCache;
+  }
+
+  setPath(path: ContainerPath): void {
+    if (this.path?.cgroupPath === path.cgroupPath && this.path.podUid === path.podUid) return;
+    this.path = path;
+    this.infoTextCache = undefined;
+  }
+
+  /** Merge metadata from a runtime source; returns whether a label changed. */
+  applyMetadata(meta: ContainerMetadata): boolean {
+    const before = this.labelText;
+    const set = (k: keyof ContainerLabels, v: string | undefined): void => {
+      if (v !== undefined) this.labels[k] = v;
+    };
+    set('name', meta.name);
+    set('image', meta.image);
+    set('compose_project', meta.composeProject);
+    set('compose_service', meta.composeService);
+    set('namespace', meta.namespace);
+    set('pod', meta.pod);
+    set('container', meta.container);
+    if (meta.info !== undefined) this.info = meta.info;
+    if (meta.pid !== undefined) this.pid = meta.pid;
+    if (meta.sandbox !== undefined) this.sandbox = meta.sandbox;
+    this.labelTextCache = undefined;
+    this.infoTextCache = undefined;
+    return this.labelText !== before;
+  }
+
+  addExit(key: ExitKey): void {
+    const k = `${key.exitCode}|${key.oomKilled}`;
+    this.exits.set(k, (this.exits.get(k) ?? 0) + 1);
+  }
+
+  get present(): boolean {
+    return this.goneAtMs === undefined;
+  }
+}
+
+/** A container label such as com.example.team becomes the Prometheus label label_com_example_team. */
+export function infoLabelName(containerLabel: string): string {
+  return `label_${containerLabel.replace(/[^A-Za-z0-9_]/g, '_')}`;
+}
+
+/** Escape a label value for the Prometheus text and OpenMetrics formats. */
+export function escapeLabelValue(v: string): string {
+  return /[\\"\n]/.test(v) ? v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n') : v;
+}
+
+export class ContainerTable {
+  private readonly entries = new Map<string, ContainerEntry>();
+  /** Called when a container is first seen, so persisted counters can be restored onto it. */
+  onCreate: ((entry: ContainerEntry) => void) | undefined;
+
+  get(id: string): ContainerEntry | undefined {
+    return this.entries.get(id);
+  }
+
+  /** The entry for a container, created (counters at 0, or restored) when first seen. */
+  ensure(id: string, now: number = Date.now()): ContainerEntry {
+    let e = this.entries.get(id);
+    if (!e) {
+      e = new ContainerEntry(id, now);
+      this.entries.set(id, e);
+      this.onCreate?.(e);
+    }
+    return e;
+  }
+
+  /** Find a container by full id, id prefix or name. */
+  lookup(idOrPrefix: string): ContainerEntry | undefined {
+    const exact = this.entries.get(idOrPrefix);
+    if (exact) return exact;
+    for (const e of this.entries.values()) if (e.id.startsWith(idOrPrefix)) return e;
+    return undefined;
+  }
+
+  values(): IterableIterator<ContainerEntry> {
+    return this.entries.values();
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  markGone(entry: ContainerEntry, now: number): void {
+    if (entry.goneAtMs !== undefined) return;
+    entry.goneAtMs = now;
+    entry.sample = undefined;
+    entry.reader?.close();
+    entry.reader = undefined;
+    // The next cgroup at this path (a restart under the same id) counts from 0.
+    entry.cgroupOomKills.reset();
+    entry.limitHits.reset();
+    entry.highEvents.reset();
+    entry.pressureSomeUs.reset();
+    entry.pressureFullUs.reset();
+  }
+
+  markPresent(entry: ContainerEntry, now: number): void {
+    entry.goneAtMs = undefined;
+    entry.lastSeenMs = now;
+  }
+
+  /** Drop containers gone for longer than the grace period; returns the ids dropped. */
+  sweep(now: number, graceMs: number): string[] {
+    const dropped: string[] = [];
+    for (const [id, e] of this.entries) {
+      if (e.goneAtMs !== undefined && now - e.goneAtMs >= graceMs) {
+        e.reader?.close();
+        this.entries.delete(id);
+        dropped.push(id);
+      }
+    }
+    return dropped;
+  }
+}
