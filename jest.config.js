@@ -1,20 +1,38 @@
 /**
- * Two kinds of suites share one jest run:
- * - unit and fixture tests (test/**) run in parallel;
- * - suites that touch the real kernel, Docker, Prometheus or the VM (test/real/**, test/vm/**) share the
- *   host's memory cgroups, /dev/kmsg and the Docker daemon, so they run one file at a time
- *   (see test/real/serial-sequencer.js and the maxWorkers note in README).
+ * Two projects share one configuration:
+ * - `unit`: parsers, fixtures, in-process servers; runs in parallel.
+ * - `real`: suites that use the real kernel, Docker Engine, Prometheus or the qemu VM (test/real, test/vm).
+ *   They share the host's memory cgroups, /dev/kmsg and the one Docker daemon, so `npm test` runs them
+ *   one file at a time (-i) after the unit project.
  */
-/** @type {import('jest').Config} */
-module.exports = {
+const REAL = ['<rootDir>/test/real/', '<rootDir>/test/vm/'];
+
+const common = {
   testEnvironment: 'node',
-  roots: ['<rootDir>/test'],
-  testMatch: ['**/*.test.ts'],
   transform: {
-    '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.json', isolatedModules: true }],
+    '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.json' }],
     // chokidar 5 and readdirp 5 ship ES modules only; jest's CommonJS loader needs them transpiled.
-    '^.+\\.js$': ['ts-jest', { tsconfig: { allowJs: true, module: 'commonjs' }, isolatedModules: true }],
+    '^.+\\.js$': ['ts-jest', { tsconfig: { allowJs: true, module: 'commonjs', isolatedModules: true } }],
   },
   transformIgnorePatterns: ['/node_modules/(?!(chokidar|readdirp)/)'],
-  testTimeout: 30000,
+};
+
+/** @type {import('jest').Config} */
+module.exports = {
+  testTimeout: 60000,
+  projects: [
+    {
+      ...common,
+      displayName: 'unit',
+      roots: ['<rootDir>/test'],
+      testMatch: ['**/*.test.ts'],
+      testPathIgnorePatterns: ['/node_modules/', ...REAL],
+    },
+    {
+      ...common,
+      displayName: 'real',
+      roots: ['<rootDir>/test'],
+      testMatch: REAL.map((r) => `${r}**/*.test.ts`),
+    },
+  ],
 };

@@ -1,0 +1,61 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { V1Cgroups, allocateScript, randomHex } from '../helpers/cgroup-v1';
+import { type RunningOomwatch, eventually, startOomwatch } from '../helpers/daemon';
+import { describeIf, hasV1MemoryCgroup, isRoot } from '../helpers/prereq';
+import { valueOf } from '../helpers/prom';
+
+/**
+ * The real kernel: a memory cgroup in Docker's cgroupfs layout on this machine's v1 hierarchy, a limit,
+ * a process that allocates past it and is OOM-killed. /metrics must show the limit, the usage, and the
+ * kernel's own oom_kill count.
+ */
+describeIf(isRoot(), hasV1MemoryCgroup())('real v1 memory cgroup in the Docker cgroupfs layout', () => {
+  const cgroups = new V1Cgroups();
+  let ow: RunningOomwatch;
+  const id = randomHex(64);
+  const short = id.slice(0, 12);
+  const limit = 48 * 1024 * 1024;
+  let dir: string;
+
+  beforeAll(async () => {
+    dir = cgroups.make(`docker/${id}`, limit);
+    ow = await startOomwatch({ args: ['--cgroup-root', '/sys/fs/cgroup', '--interval', '0.5', '--docker-socket', 'none', '--kmsg', 'none'] });
+  });
+  afterAll(async () => {
+    await ow?.stop();
+    cgroups.cleanup();
+  });
+
+  it('exports the limit and the usage of a container cgroup with a process in it', async () => {
+    const { child } = cgroups.runIn(dir, allocateScript(16));
+    const usage = await eventually(async () => {
+      const v = valueOf(await ow.scrape(), 'oomwatch_container_memory_usage_bytes', { id: short });
+      return v !== undefined && v > 12 * 1024 * 1024 ? v : undefined;
+    }, 15_000, 'usage above 12 MB');
+    const samples = await ow.scrape();
+    expect(valueOf(samples, 'oomwatch_container_memory_limit_bytes', { id: short })).toBe(limit);
+    const kernelUsage = Number(fs.readFileSync(path.join(dir, 'memory.usage_in_bytes'), 'utf8'));
+    // usage moves a little between the poll and this read; both are well above the allocation
+    expect(Math.abs(usage - kernelUsage)).toBeLessThan(4 * 1024 * 1024);
+    expect(valueOf(samples, 'oomwatch_container_memory_unlimited', { id: short })).toBe(0);
+    const ratio = valueOf(samples, 'oomwatch_container_memory_limit_ratio', { id: short }) as number;
+    expect(ratio).toBeGreaterThan(0.2);
+    expect(ratio).toBeLessThan(1);
+    child.kill('SIGKILL');
+  });
+
+  it('counts an OOM kill exactly as the kernel does', async () => {
+    const { exited } = cgroups.runIn(dir, allocateScript(100));
+    const result = await exited;
+    expect(result.signal ?? result.code).toEqual(expect.anything());
+    const oomControl = fs.readFileSync(path.join(dir, 'memory.oom_control'), 'utf8');
+    const kernelKills = Number(/oom_kill (\d+)/.exec(oomControl)?.[1]);
+    expect(kernelKills).toBeGreaterThanOrEqual(1);
+    const counted = await eventually(async () => {
+      const v = valueOf(await ow.scrape(), 'oomwatch_container_cgroup_oom_kills_total', { id: short });
+      return v === kernelKills ? v : undefined;
+    }, 10_000, `cgroup_oom_kills_total to reach ${kernelKills}`);
+    expect(counted).toBe(kernelKills);
+  });
+});
