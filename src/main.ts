@@ -11,7 +11,11 @@ import { Poller } from './poller';
 import { buildServer } from './server/server';
 import { loadWebConfig } from './server/web-config';
 import type { Source } from './sources/source';
+import { OomLedger } from './accounting/ledger';
+import { oomEventsRoute } from './server/oom-events-api';
 import { ContainerTable } from './state/containers';
+import { Persistence } from './state/persistence';
+import { StateStore } from './state/store';
 
 /** A running oomwatch daemon, as main() wires it; tests start one in-process. */
 export interface Daemon {
@@ -20,6 +24,8 @@ export interface Daemon {
   app: FastifyInstance;
   table: ContainerTable;
   poller: Poller;
+  ledger: OomLedger;
+  store: StateStore;
   sources: Source[];
   log: Logger;
   /** The address actually listened on (port 0 resolves to a real port). */
@@ -52,6 +58,29 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
     },
   });
   const renderer = new MetricsRenderer(table, self);
+
+  // State first: containers seen from now on get their persisted counters back.
+  const store = new StateStore(config.stateDir, log.child({ module: 'state' }));
+  store.open();
+  const persistence = new Persistence(store, table, log.child({ module: 'state' }));
+  table.onCreate = (entry) => {
+    persistence.restore(entry);
+    persistence.dirty(entry);
+  };
+  const ledger = new OomLedger({
+    table,
+    log: log.child({ module: 'ledger' }),
+    sink: persistence,
+    // Long enough for a cgroup counter read at the next poll to meet the kernel-log record of the same kill.
+    matchWindowMs: Math.max(5000, 2 * config.intervalMs + 3000),
+    kmsgUp: () => false,
+  });
+  persistence.scopesSource = () => ({ ...ledger.scopes });
+  ledger.restore(store.loadScopes(), undefined);
+  persistence.restoreRecentlyGone(Date.now(), config.seriesGraceMs);
+  renderer.contribute((w) => ledger.writeFamilies(w));
+
+  let lastPrune = 0;
   const poller = new Poller({
     layout,
     table,
@@ -60,13 +89,39 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
     metrics: self,
     intervalMs: config.intervalMs,
     seriesGraceMs: config.seriesGraceMs,
+    listener: {
+      onCgroupOomKills: (entry, delta, sample, previousReadMs) => ledger.onCgroupOomKills(entry, delta, sample, previousReadMs),
+      onContainerGone: (entry) => persistence.dirty(entry),
+      onPollComplete: (now, dropped) => {
+        for (const id of dropped) ledger.forget(id);
+        ledger.tick();
+        persistence.afterPoll(now);
+        if (now - lastPrune > 3_600_000) {
+          lastPrune = now;
+          store.prune(now - config.retentionMs);
+        }
+      },
+    },
   });
-  const sources: Source[] = [poller];
+  // While observations wait for each other, close their windows promptly rather than at the next poll.
+  const ledgerTimer = setInterval(() => {
+    if (ledger.busy) ledger.tick();
+  }, 250);
+  ledgerTimer.unref();
+
+  const sources: Source[] = [store, poller];
   for (const s of sources) self.addSource(s);
 
-  const app = buildServer({ renderer, ready: () => poller.ready, log: log.child({ module: 'http' }), ...(webConfig ? { webConfig } : {}) });
+  const app = buildServer({
+    renderer,
+    ready: () => poller.ready,
+    log: log.child({ module: 'http' }),
+    routes: [oomEventsRoute(store, () => persistence.recentEvents)],
+    ...(webConfig ? { webConfig } : {}),
+  });
 
   for (const s of sources) {
+    if (s === store) continue; // opened above
     try {
       await s.start();
     } catch (err) {
@@ -83,13 +138,18 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
     stopping ??= (async () => {
       await app.close().catch((err: unknown) => log.warn({ err }, 'closing the HTTP server failed'));
       // One source failing to stop never keeps the others from stopping.
+      clearInterval(ledgerTimer);
       await Promise.all(
-        [...sources].reverse().map((s) => s.stop().catch((err: unknown) => log.warn({ err, source: s.name }, 'source failed to stop'))),
+        sources.filter((s) => s !== store).map((s) => s.stop().catch((err: unknown) => log.warn({ err, source: s.name }, 'source failed to stop'))),
       );
+      // Last: everything counted up to the end is written before the database closes.
+      ledger.tick();
+      persistence.stop();
+      await store.stop();
     })();
     return stopping;
   };
-  return { config, layout, app, table, poller, sources, log, address, stop };
+  return { config, layout, app, table, poller, ledger, store, sources, log, address, stop };
 }
 
 /** `oomwatch serve`: runs until SIGTERM or SIGINT; returns the process exit code. */

@@ -10,8 +10,11 @@ import type { ContainerEntry, ContainerTable } from './state/containers';
 
 /** What the poller tells the rest of oomwatch after each container read. */
 export interface PollListener {
-  /** A container's cgroup oom_kill counter grew by `delta` between two reads (or since it was created). */
-  onCgroupOomKills?(entry: ContainerEntry, delta: number, sample: MemorySample): void;
+  /**
+   * A container's cgroup oom_kill counter grew by `delta` between the read at `previousReadMs` and this one
+   * (`previousReadMs` undefined: first read, the delta is every kill since the cgroup was created).
+   */
+  onCgroupOomKills?(entry: ContainerEntry, delta: number, sample: MemorySample, previousReadMs: number | undefined): void;
   /** A container's cgroup was read and it is gone, or it was not found by discovery. */
   onContainerGone?(entry: ContainerEntry, now: number): void;
   /** A poll finished; `dropped` are the containers whose series grace ran out. */
@@ -151,9 +154,12 @@ export class Poller implements Source {
     const s = result.sample;
     // Usage and limit are the core of every series: without them the gauges are dropped, counters kept.
     entry.sample = s.usage !== undefined && s.limit !== undefined ? s : undefined;
+    const previousReadMs = entry.lastReadMs;
+    entry.lastReadMs = s.readAtMs;
     if (s.oomKills !== undefined) {
+      const first = entry.cgroupOomKills.lastRaw === undefined;
       const delta = entry.cgroupOomKills.observe(s.oomKills);
-      if (delta > 0) this.opts.listener?.onCgroupOomKills?.(entry, delta, s);
+      if (delta > 0) this.opts.listener?.onCgroupOomKills?.(entry, delta, s, first ? undefined : previousReadMs);
     }
     if (s.limitHits !== undefined) entry.limitHits.observe(s.limitHits);
     if (s.highEvents !== undefined) entry.highEvents.observe(s.highEvents);

@@ -78,6 +78,13 @@ export class ContainerEntry {
   /** Exits by "exitCode|oomKilled". */
   readonly exits = new Map<string, number>();
 
+  /** Time of the last successful read of the cgroup (what the raw counters above were read at). */
+  lastReadMs: number | undefined;
+  /** When the current run of the container started (Docker `start`, or first seen). */
+  runStartMs: number | undefined;
+  /** Time of the last OOM kill or Docker `oom` event attributed to the container. */
+  lastOomMs: number | undefined;
+
   firstSeenMs: number;
   lastSeenMs: number;
   /** When the container was last seen gone (cgroup removed, or died); undefined while present. */
@@ -103,6 +110,9 @@ export class ContainerEntry {
     this.firstSeenMs = now;
     this.lastSeenMs = now;
     this.goneAtMs = undefined;
+    this.lastReadMs = undefined;
+    this.runStartMs = undefined;
+    this.lastOomMs = undefined;
   }
 
   /** The label pairs of every series of this container, rendered once: `id="...",name="...",...`. */

@@ -57,5 +57,11 @@ describeIf(isRoot(), hasV1MemoryCgroup())('real v1 memory cgroup in the Docker c
       return v === kernelKills ? v : undefined;
     }, 10_000, `cgroup_oom_kills_total to reach ${kernelKills}`);
     expect(counted).toBe(kernelKills);
+    // With the kernel log and Docker off, the fused counter comes from the cgroup counter alone.
+    expect(valueOf(await ow.scrape(), 'oomwatch_container_oom_kills_total', { id: short })).toBe(kernelKills);
+    const res = await fetch(`${ow.url}/api/v1/oom-events?container=${short}`);
+    const body = (await res.json()) as { events: Array<{ scope: string; sources: string[]; container: { id: string } }> };
+    expect(body.events).toHaveLength(kernelKills);
+    expect(body.events[0]).toMatchObject({ scope: 'container', sources: ['cgroup'], container: { id: id } });
   });
 });

@@ -1,0 +1,499 @@
+import type { Logger } from 'pino';
+import { containerFromCgroupPath } from '../cgroup/container-path';
+import type { MemorySample } from '../cgroup/sample';
+import type { ExpositionWriter } from '../metrics/exposition';
+import type { ContainerEntry, ContainerTable } from '../state/containers';
+import type { StoredOomEvent } from '../state/store';
+import type { DockerDieEvent, DockerOomEvent, KernelOomKill } from './observations';
+
+/**
+ * The OOM ledger: every OOM kill on the host counted once, attributed, explained.
+ *
+ * Three sources see kills, each partially:
+ *   kmsg    one record per killed process, with the victim and (unless rate-limited) its cgroup. Exact and
+ *           immediate, but needs /dev/kmsg, and the `oom-kill:` line naming the cgroup is rate-limited by the
+ *           kernel (more than 10 OOMs in 5 s), leaving "anonymous" kills.
+ *   cgroup  the cgroup's own oom_kill counter, read at each poll (and on v2 when memory.events changes).
+ *           Exact in number, but lost when the cgroup is removed before the next read.
+ *   docker  `oom` events: one per OOM situation of a container (a situation is not always a kill), arriving
+ *           within milliseconds, even for `docker run --rm`.
+ *
+ * The algorithm. A kill is a KillRecord with the set of sources that saw it. Each observation first tries to
+ * *confirm* an existing record of the same container that its source has not seen yet (within the match
+ * window, and for cgroup deltas only records of kills that happened since the previous read); only what is
+ * left over becomes a new kill. So one kill seen by all three sources is one record, counted once:
+ *   - kmsg kill with a cgroup  -> confirms a cgroup- or docker-only record of that container, else a new kill.
+ *   - kmsg kill, anonymous      -> attributed via the victim pid when it is a container's main process; else it
+ *                                 confirms a pending docker oom or a cgroup-only record of any container (the
+ *                                 oldest in the window); else it waits for one, and when the window closes it
+ *                                 is counted as a host-wide kill outside containers.
+ *   - cgroup delta of n         -> confirms up to n unconfirmed records of the container (kmsg or docker), then
+ *                                 claims anonymous kmsg kills, then pending docker ooms; the rest are new kills
+ *                                 whose victim is unknown.
+ *   - docker oom                -> confirms a record of the container; else claims an anonymous kmsg kill;
+ *                                 else, with the kernel log up, waits: if the container's cgroup is read after
+ *                                 the event and shows no new kill, it was a situation without a kill (e.g.
+ *                                 oom_kill_disable); if the cgroup is gone, it is counted as one kill. With the
+ *                                 kernel log down it is counted at once (and later cgroup deltas confirm it).
+ * Counting a kill increments the container's oomwatch_container_oom_kills_total, the host-wide
+ * oomwatch_oom_kills_total{scope}, and writes an event to the log. Kills the kernel counted in /proc/vmstat that
+ * no source explains after two polls are added to scope "other".
+ */
+
+export type Scope = 'container' | 'system' | 'other';
+export type KillSource = 'kmsg' | 'cgroup' | 'docker';
+
+export interface KillRecord {
+  key: string;
+  timeMs: number;
+  /** False when the time is when oomwatch noticed the kill (cgroup counter, kills before first sight). */
+  timeExact: boolean;
+  scope: Scope;
+  trigger?: KernelOomKill['trigger'];
+  containerId?: string;
+  cgroup?: string;
+  victim?: KernelOomKill['victim'];
+  groupKill: boolean;
+  usageBytes?: number;
+  limitBytes?: number;
+  sources: Set<KillSource>;
+}
+
+/** Where the ledger writes what it counts (the state store; a no-op in tests that do not persist). */
+export interface LedgerSink {
+  oomEvent(record: KillRecord, entry: ContainerEntry | undefined): void;
+  exit(entry: ContainerEntry, exitCode: number, oomKilled: boolean, timeMs: number): void;
+  /** Counters changed; persist soon. */
+  dirty(entry: ContainerEntry | undefined): void;
+}
+
+export interface LedgerOptions {
+  table: ContainerTable;
+  log: Logger;
+  sink?: LedgerSink;
+  /** How long observations wait for each other (ms). Must exceed a poll interval. */
+  matchWindowMs: number;
+  /** Whether the kernel log currently delivers (decides how lone Docker oom events are counted). */
+  kmsgUp: () => boolean;
+  /** How long a die waits for its OOM evidence before the exit is recorded as not OOM-killed. */
+  dieGraceMs?: number;
+  now?: () => number;
+}
+
+interface PendingDockerOom {
+  containerId: string;
+  timeMs: number;
+  receivedMs: number;
+}
+
+interface PendingDie {
+  ev: DockerDieEvent;
+  receivedMs: number;
+}
+
+const MAX_RECENT = 64;
+
+export class OomLedger {
+  /** Recent kill records per container, for confirmation by the other sources. */
+  private readonly recent = new Map<string, KillRecord[]>();
+  private anonymous: KillRecord[] = [];
+  private pendingDocker: PendingDockerOom[] = [];
+  private pendingDies: PendingDie[] = [];
+  private readonly seenKmsg = new Set<string>();
+  private seenKmsgOrder: string[] = [];
+  private cgroupSeq = 0;
+  readonly scopes: Record<Scope, number> = { container: 0, system: 0, other: 0 };
+  /** vmstat reconciliation: the host counter at the baseline, kills counted since, what the last poll lacked. */
+  private vmstatBase: number | undefined;
+  private countedSinceBase = 0;
+  private lastExcess = 0;
+
+  constructor(private readonly opts: LedgerOptions) {}
+
+  private now(): number {
+    return this.opts.now ? this.opts.now() : Date.now();
+  }
+
+  // ---------------------------------------------------------------- kernel log
+
+  onKernelKill(k: KernelOomKill): void {
+    const key = `kmsg:${k.bootId}:${k.seq}`;
+    if (this.seenKmsg.has(key)) return;
+    this.rememberKmsg(key);
+
+    const record: KillRecord = {
+      key,
+      timeMs: k.timeMs,
+      timeExact: true,
+      scope: k.trigger === 'system' ? 'system' : 'other',
+      trigger: k.trigger,
+      victim: k.victim,
+      groupKill: k.groupKill === true,
+      sources: new Set(['kmsg']),
+    };
+    if (k.taskMemcg !== undefined) record.cgroup = k.taskMemcg;
+
+    let entry: ContainerEntry | undefined;
+    if (k.taskMemcg !== undefined) {
+      const cp = containerFromCgroupPath(k.taskMemcg);
+      if (cp === null) {
+        this.commit(record, undefined); // a cgroup that is not a container: scope other (or system)
+        return;
+      }
+      entry = this.opts.table.ensure(cp.id, this.now());
+      if (!entry.path) entry.setPath(cp);
+    } else {
+      entry = this.containerOfPid(k.victim.pid);
+    }
+
+    if (entry === undefined) {
+      // Anonymous: confirm a pending docker oom or a cgroup-only record of any container, else wait.
+      const docker = this.takePendingDocker((p) => Math.abs(p.timeMs - k.timeMs) <= this.opts.matchWindowMs);
+      if (docker) {
+        const e = this.opts.table.ensure(docker.containerId, this.now());
+        record.sources.add('docker');
+        this.commit(record, e);
+        return;
+      }
+      const unconfirmed = this.findAcrossContainers((r) => !r.sources.has('kmsg') && r.sources.has('cgroup') && Math.abs(r.timeMs - k.timeMs) <= this.opts.matchWindowMs);
+      if (unconfirmed) {
+        this.enrich(unconfirmed.record, record, unconfirmed.entry);
+        return;
+      }
+      this.anonymous.push(record);
+      return;
+    }
+
+    const existing = this.findRecord(entry.id, (r) => !r.sources.has('kmsg') && Math.abs(r.timeMs - k.timeMs) <= this.opts.matchWindowMs);
+    if (existing) {
+      this.enrich(existing, record, entry);
+      return;
+    }
+    const docker = this.takePendingDocker((p) => p.containerId === entry.id && Math.abs(p.timeMs - k.timeMs) <= this.opts.matchWindowMs);
+    if (docker) record.sources.add('docker');
+    this.commit(record, entry);
+  }
+
+  // ---------------------------------------------------------------- cgroup counters
+
+  onCgroupOomKills(entry: ContainerEntry, delta: number, sample: MemorySample, previousReadMs: number | undefined): void {
+    const since = previousReadMs === undefined ? -Infinity : previousReadMs - 1000;
+    const until = sample.readAtMs + 1000;
+    const inWindow = (t: number): boolean => t >= since && t <= until;
+    for (let i = 0; i < delta; i++) {
+      const existing = this.findRecord(entry.id, (r) => !r.sources.has('cgroup') && inWindow(r.timeMs));
+      if (existing) {
+        existing.sources.add('cgroup');
+        this.opts.sink?.oomEvent(existing, entry);
+        continue;
+      }
+      const anonIndex = this.anonymous.findIndex((r) => inWindow(r.timeMs));
+      if (anonIndex >= 0) {
+        const [anon] = this.anonymous.splice(anonIndex, 1) as [KillRecord];
+        anon.sources.add('cgroup');
+        this.commit(anon, entry);
+        continue;
+      }
+      const record: KillRecord = {
+        key: `cgroup:${entry.id}:${sample.readAtMs}:${this.cgroupSeq++}`,
+        timeMs: sample.readAtMs,
+        timeExact: false,
+        scope: 'container',
+        groupKill: false,
+        sources: new Set(['cgroup']),
+      };
+      if (entry.path) record.cgroup = entry.path.cgroupPath;
+      const docker = this.takePendingDocker((p) => p.containerId === entry.id && inWindow(p.timeMs));
+      if (docker) {
+        record.sources.add('docker');
+        record.timeMs = docker.timeMs;
+        record.timeExact = true;
+      }
+      this.commit(record, entry);
+    }
+  }
+
+  // ---------------------------------------------------------------- docker
+
+  onDockerOom(ev: DockerOomEvent): void {
+    const entry = this.opts.table.ensure(ev.id, this.now());
+    entry.dockerOomEvents++;
+    entry.lastOomMs = Math.max(entry.lastOomMs ?? 0, ev.timeMs);
+    this.opts.sink?.dirty(entry);
+
+    const existing = this.findRecord(entry.id, (r) => !r.sources.has('docker') && Math.abs(r.timeMs - ev.timeMs) <= this.opts.matchWindowMs);
+    if (existing) {
+      existing.sources.add('docker');
+      this.opts.sink?.oomEvent(existing, entry);
+      return;
+    }
+    const anonIndex = this.anonymous.findIndex((r) => Math.abs(r.timeMs - ev.timeMs) <= this.opts.matchWindowMs);
+    if (anonIndex >= 0) {
+      const [anon] = this.anonymous.splice(anonIndex, 1) as [KillRecord];
+      anon.sources.add('docker');
+      this.commit(anon, entry);
+      return;
+    }
+    if (this.opts.kmsgUp()) {
+      this.pendingDocker.push({ containerId: entry.id, timeMs: ev.timeMs, receivedMs: this.now() });
+      return;
+    }
+    this.commitDockerOnly(entry, ev.timeMs);
+  }
+
+  onDockerStart(id: string, timeMs: number): void {
+    const entry = this.opts.table.ensure(id, this.now());
+    entry.runStartMs = timeMs;
+  }
+
+  /**
+   * An exit. It was OOM-killed (as Docker's State.OOMKilled means it: an OOM during this run) when a kill or
+   * an `oom` event of the container came after its start. The two race on cgroup v2, so an exit without OOM
+   * evidence waits a moment before it is recorded.
+   */
+  onDockerDie(ev: DockerDieEvent): void {
+    const entry = this.opts.table.ensure(ev.id, this.now());
+    if (this.sawOomThisRun(entry, ev.timeMs)) {
+      this.recordExit(entry, ev, true);
+      return;
+    }
+    this.pendingDies.push({ ev, receivedMs: this.now() });
+  }
+
+  // ---------------------------------------------------------------- time
+
+  /** Close the windows that have run out. Called after each poll and on a short timer while work is pending. */
+  tick(): void {
+    const now = this.now();
+    const window = this.opts.matchWindowMs;
+
+    const stillAnonymous: KillRecord[] = [];
+    for (const r of this.anonymous) {
+      if (now - r.timeMs > window) this.commit(r, undefined); // nobody claimed it: a kill outside containers
+      else stillAnonymous.push(r);
+    }
+    this.anonymous = stillAnonymous;
+
+    const stillPending: PendingDockerOom[] = [];
+    for (const p of this.pendingDocker) {
+      if (now - p.receivedMs <= window) {
+        stillPending.push(p);
+        continue;
+      }
+      const entry = this.opts.table.get(p.containerId);
+      if (!entry) continue;
+      // The cgroup was read after the event and showed no kill: an OOM situation without a kill.
+      const cgroupSpoke = entry.present && entry.lastReadMs !== undefined && entry.lastReadMs > p.timeMs && entry.cgroupOomKills.lastRaw !== undefined;
+      if (!cgroupSpoke) this.commitDockerOnly(entry, p.timeMs);
+    }
+    this.pendingDocker = stillPending;
+
+    const stillDying: PendingDie[] = [];
+    for (const d of this.pendingDies) {
+      const entry = this.opts.table.ensure(d.ev.id, now);
+      const oom = this.sawOomThisRun(entry, d.ev.timeMs);
+      if (oom || now - d.receivedMs >= (this.opts.dieGraceMs ?? 1500)) this.recordExit(entry, d.ev, oom);
+      else stillDying.push(d);
+    }
+    this.pendingDies = stillDying;
+
+    for (const [id, records] of this.recent) {
+      const kept = records.filter((r) => now - r.timeMs <= window * 4);
+      if (kept.length === 0) this.recent.delete(id);
+      else if (kept.length !== records.length) this.recent.set(id, kept);
+    }
+  }
+
+  /** Whether windows are open (main.ts runs tick() on a short timer while they are). */
+  get busy(): boolean {
+    return this.anonymous.length > 0 || this.pendingDocker.length > 0 || this.pendingDies.length > 0;
+  }
+
+  forget(id: string): void {
+    this.recent.delete(id);
+  }
+
+  // ---------------------------------------------------------------- host counter
+
+  /**
+   * Reconcile with the kernel's host-wide count (/proc/vmstat oom_kill). Kills that no source explained for
+   * two consecutive polls are counted in scope `other`.
+   */
+  reconcileVmstat(hostTotal: number): void {
+    if (this.vmstatBase === undefined || hostTotal < this.vmstatBase) {
+      this.vmstatBase = hostTotal;
+      this.countedSinceBase = 0;
+      this.lastExcess = 0;
+      return;
+    }
+    const waiting = this.anonymous.length + this.pendingDocker.length;
+    const excess = hostTotal - this.vmstatBase - this.countedSinceBase - waiting;
+    if (excess > 0 && this.lastExcess > 0) {
+      const add = Math.min(excess, this.lastExcess);
+      this.scopes.other += add;
+      this.countedSinceBase += add;
+      this.opts.log.warn({ kills: add }, 'OOM kills counted by the kernel (/proc/vmstat oom_kill) that no source attributed: counted in scope "other"');
+      this.opts.sink?.dirty(undefined);
+      this.lastExcess = excess - add;
+      return;
+    }
+    this.lastExcess = Math.max(0, excess);
+  }
+
+  /** Restore the vmstat baseline and scope counters from the state store. */
+  restore(scopes: Partial<Record<Scope, number>>, vmstatBase: number | undefined): void {
+    for (const s of ['container', 'system', 'other'] as const) this.scopes[s] = scopes[s] ?? 0;
+    this.vmstatBase = vmstatBase;
+  }
+
+  get vmstatBaseline(): number | undefined {
+    return this.vmstatBase === undefined ? undefined : this.vmstatBase + this.countedSinceBase;
+  }
+
+  /** oomwatch_oom_kills_total{scope}. */
+  writeFamilies(w: ExpositionWriter): void {
+    w.family(
+      'oomwatch_oom_kills_total',
+      'counter',
+      'Processes killed by the OOM killer on this host, by scope: container (a container hit its limit), system (the host ran out of memory, whatever the victim), other (a cgroup that is not a container, or kills no source could attribute).',
+    );
+    for (const s of ['container', 'system', 'other'] as const) w.sample('oomwatch_oom_kills_total', `scope="${s}"`, this.scopes[s]);
+  }
+
+  // ---------------------------------------------------------------- internals
+
+  private commit(record: KillRecord, entry: ContainerEntry | undefined): void {
+    if (entry) {
+      record.containerId = entry.id;
+      if (record.scope !== 'system') record.scope = 'container';
+      if (record.cgroup === undefined && entry.path) record.cgroup = entry.path.cgroupPath;
+      if (entry.sample) {
+        if (entry.sample.usage !== undefined) record.usageBytes = entry.sample.usage;
+        if (entry.sample.limit !== undefined && Number.isFinite(entry.sample.limit)) record.limitBytes = entry.sample.limit;
+      }
+      entry.oomKills++;
+      entry.lastOomMs = Math.max(entry.lastOomMs ?? 0, record.timeMs);
+      this.addRecent(entry.id, record);
+    }
+    this.scopes[record.scope]++;
+    this.countedSinceBase++;
+    this.opts.sink?.oomEvent(record, entry);
+    this.opts.sink?.dirty(entry);
+    this.opts.log.info(
+      {
+        container: entry?.labels.id,
+        name: entry?.labels.name || undefined,
+        scope: record.scope,
+        victim: record.victim ? `${record.victim.comm}(${record.victim.pid})` : undefined,
+        anonRssBytes: record.victim?.anonRssBytes,
+        sources: [...record.sources],
+      },
+      'OOM kill',
+    );
+  }
+
+  private commitDockerOnly(entry: ContainerEntry, timeMs: number): void {
+    const record: KillRecord = {
+      key: `docker:${entry.id}:${timeMs}`,
+      timeMs,
+      timeExact: true,
+      scope: 'container',
+      groupKill: false,
+      sources: new Set(['docker']),
+    };
+    this.commit(record, entry);
+  }
+
+  /** A later kmsg record for a kill first counted from a cgroup delta or a docker event: add what it tells. */
+  private enrich(existing: KillRecord, kmsg: KillRecord, entry: ContainerEntry | undefined): void {
+    existing.sources.add('kmsg');
+    if (kmsg.victim) existing.victim = kmsg.victim;
+    if (kmsg.trigger) existing.trigger = kmsg.trigger;
+    if (kmsg.groupKill) existing.groupKill = true;
+    existing.timeMs = kmsg.timeMs;
+    existing.timeExact = true;
+    if (kmsg.trigger === 'system' && existing.scope !== 'system') {
+      // A system OOM counted first as a container kill: move it between the host scopes.
+      this.scopes[existing.scope]--;
+      this.scopes.system++;
+      existing.scope = 'system';
+    }
+    this.opts.sink?.oomEvent(existing, entry);
+  }
+
+  private addRecent(id: string, record: KillRecord): void {
+    let list = this.recent.get(id);
+    if (!list) {
+      list = [];
+      this.recent.set(id, list);
+    }
+    list.push(record);
+    if (list.length > MAX_RECENT) list.shift();
+  }
+
+  private findRecord(id: string, pred: (r: KillRecord) => boolean): KillRecord | undefined {
+    return this.recent.get(id)?.find(pred);
+  }
+
+  private findAcrossContainers(pred: (r: KillRecord) => boolean): { record: KillRecord; entry: ContainerEntry } | undefined {
+    let best: { record: KillRecord; entry: ContainerEntry } | undefined;
+    for (const [id, records] of this.recent) {
+      const r = records.find(pred);
+      const entry = this.opts.table.get(id);
+      if (r && entry && (!best || r.timeMs < best.record.timeMs)) best = { record: r, entry };
+    }
+    return best;
+  }
+
+  private takePendingDocker(pred: (p: PendingDockerOom) => boolean): PendingDockerOom | undefined {
+    const i = this.pendingDocker.findIndex(pred);
+    if (i < 0) return undefined;
+    return this.pendingDocker.splice(i, 1)[0];
+  }
+
+  private containerOfPid(pid: number): ContainerEntry | undefined {
+    for (const e of this.opts.table.values()) if (e.pid === pid && e.pid > 0) return e;
+    return undefined;
+  }
+
+  private sawOomThisRun(entry: ContainerEntry, dieMs: number): boolean {
+    const start = entry.runStartMs ?? -Infinity;
+    return entry.lastOomMs !== undefined && entry.lastOomMs >= start - 1000 && entry.lastOomMs <= dieMs + this.opts.matchWindowMs;
+  }
+
+  private recordExit(entry: ContainerEntry, ev: DockerDieEvent, oomKilled: boolean): void {
+    entry.addExit({ exitCode: ev.exitCode, oomKilled });
+    this.opts.sink?.exit(entry, ev.exitCode, oomKilled, ev.timeMs);
+    this.opts.sink?.dirty(entry);
+    this.opts.log.info({ container: entry.labels.id, name: entry.labels.name || undefined, exitCode: ev.exitCode, oomKilled }, 'container exited');
+  }
+
+  private rememberKmsg(key: string): void {
+    this.seenKmsg.add(key);
+    this.seenKmsgOrder.push(key);
+    if (this.seenKmsgOrder.length > 4096) {
+      const old = this.seenKmsgOrder.splice(0, 2048);
+      for (const k of old) this.seenKmsg.delete(k);
+    }
+  }
+}
+
+/** The event-log form of a kill record. */
+export function toStoredEvent(record: KillRecord, entry: ContainerEntry | undefined): StoredOomEvent {
+  const ev: StoredOomEvent = {
+    key: record.key,
+    timeMs: record.timeMs,
+    timeExact: record.timeExact,
+    scope: record.scope,
+    groupKill: record.groupKill,
+    sources: [...record.sources].sort(),
+  };
+  if (record.trigger) ev.trigger = record.trigger;
+  if (record.containerId) ev.containerId = record.containerId;
+  if (entry) ev.labels = { ...entry.labels };
+  if (record.cgroup) ev.cgroup = record.cgroup;
+  if (record.victim) ev.victim = { ...record.victim };
+  if (record.usageBytes !== undefined) ev.usageBytes = record.usageBytes;
+  if (record.limitBytes !== undefined) ev.limitBytes = record.limitBytes;
+  return ev;
+}

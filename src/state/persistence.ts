@@ -1,0 +1,185 @@
+import type { Logger } from 'pino';
+import { type KillRecord, type LedgerSink, toStoredEvent } from '../accounting/ledger';
+import type { ContainerEntry, ContainerLabels, ContainerTable } from './containers';
+import type { StateStore, StoredOomEvent } from './store';
+
+/**
+ * Glue between the live state and the SQLite store: restores a container's counters when it is first seen
+ * (so they continue after a restart and never go backwards), writes kills and exits as they happen, and
+ * flushes changed counters after each poll. It also keeps the most recent events in memory so the event
+ * API still answers when the database cannot be written.
+ */
+export class Persistence implements LedgerSink {
+  private readonly dirtyIds = new Set<string>();
+  private scopesDirty = false;
+  private flushTimer: NodeJS.Timeout | undefined;
+  readonly recentEvents: StoredOomEvent[] = [];
+  /** Hourly peaks per container: hour start -> maxima, written at each flush. */
+  private readonly peaks = new Map<string, { hourMs: number; usage: number; workingSet: number; limit?: number; swap: number; dirty: boolean }>();
+  scopesSource: (() => Record<string, number>) | undefined;
+
+  constructor(
+    private readonly store: StateStore,
+    private readonly table: ContainerTable,
+    private readonly log: Logger,
+  ) {}
+
+  /** table.onCreate: restore what the store knows about this container. */
+  restore(entry: ContainerEntry): void {
+    const row = this.store.loadContainer(entry.id);
+    if (!row) return;
+    try {
+      const labels = JSON.parse(row.labels) as Partial<ContainerLabels>;
+      entry.applyMetadata({
+        name: labels.name,
+        image: labels.image,
+        composeProject: labels.compose_project,
+        composeService: labels.compose_service,
+        namespace: labels.namespace,
+        pod: labels.pod,
+        container: labels.container,
+        info: JSON.parse(row.info) as Record<string, string>,
+      });
+    } catch {
+      // labels are refreshed by the runtime sources anyway
+    }
+    entry.oomKills = row.oom_kills;
+    entry.dockerOomEvents = row.docker_oom_events;
+    const restoreCounter = (c: { total: number; lastRaw: number | undefined }, total: number, raw: number | null): void => {
+      c.total = total;
+      c.lastRaw = raw ?? undefined;
+    };
+    restoreCounter(entry.cgroupOomKills, row.cgroup_oom_kills_total, row.cgroup_oom_kills_raw);
+    restoreCounter(entry.limitHits, row.limit_hits_total, row.limit_hits_raw);
+    restoreCounter(entry.highEvents, row.high_events_total, row.high_events_raw);
+    restoreCounter(entry.pressureSomeUs, row.psi_some_us_total, row.psi_some_us_raw);
+    restoreCounter(entry.pressureFullUs, row.psi_full_us_total, row.psi_full_us_raw);
+    if (row.last_read_ms !== null) entry.lastReadMs = row.last_read_ms;
+    entry.firstSeenMs = row.first_seen_ms;
+    if (row.gone_at_ms !== null) {
+      // It was gone when last seen: whatever cgroup it has now is a new one, counting from 0.
+      entry.cgroupOomKills.reset();
+      entry.limitHits.reset();
+      entry.highEvents.reset();
+      entry.pressureSomeUs.reset();
+      entry.pressureFullUs.reset();
+    }
+    for (const x of this.store.loadExits(entry.id)) entry.exits.set(`${x.exit_code}|${x.oom_killed === 1}`, x.count);
+  }
+
+  /** At start: bring back containers gone within the grace period so their counters stay on /metrics. */
+  restoreRecentlyGone(now: number, graceMs: number): void {
+    for (const row of this.store.loadRecentContainers(now - graceMs)) {
+      const entry = this.table.ensure(row.id, now);
+      this.table.markGone(entry, row.gone_at_ms ?? now);
+    }
+  }
+
+  oomEvent(record: KillRecord, entry: ContainerEntry | undefined): void {
+    const ev = toStoredEvent(record, entry);
+    const i = this.recentEvents.findIndex((e) => e.key === ev.key);
+    if (i >= 0) this.recentEvents[i] = ev;
+    else {
+      this.recentEvents.push(ev);
+      if (this.recentEvents.length > 1000) this.recentEvents.shift();
+    }
+    this.store.upsertOomEvent(ev);
+  }
+
+  exit(entry: ContainerEntry, exitCode: number, oomKilled: boolean, timeMs: number): void {
+    this.store.insertExitEvent({ timeMs, containerId: entry.id, labels: { ...entry.labels }, exitCode, oomKilled });
+  }
+
+  dirty(entry: ContainerEntry | undefined): void {
+    if (entry) this.dirtyIds.add(entry.id);
+    else this.scopesDirty = true;
+    // Kills are rare and precious: write them within a fraction of a second, not at the next poll.
+    this.flushTimer ??= setTimeout(() => {
+      this.flushTimer = undefined;
+      this.flush();
+    }, 200);
+  }
+
+  /** Track the hour's peak usage and working set of every present container (for `oomwatch recommend`). */
+  notePeaks(now: number): void {
+    const hourMs = Math.floor(now / 3_600_000) * 3_600_000;
+    for (const e of this.table.values()) {
+      const s = e.sample;
+      if (!s || s.usage === undefined || e.sandbox) continue;
+      let p = this.peaks.get(e.id);
+      if (!p || p.hourMs !== hourMs) {
+        if (p?.dirty) this.writePeak(e, p); // close the previous hour
+        p = { hourMs, usage: 0, workingSet: 0, swap: 0, dirty: false };
+        this.peaks.set(e.id, p);
+      }
+      const ws = s.workingSet ?? s.usage;
+      if (s.usage > p.usage || ws > p.workingSet || (s.swap ?? 0) > p.swap) {
+        p.usage = Math.max(p.usage, s.usage);
+        p.workingSet = Math.max(p.workingSet, ws);
+        p.swap = Math.max(p.swap, s.swap ?? 0);
+        p.dirty = true;
+      }
+      if (s.limit !== undefined && Number.isFinite(s.limit)) p.limit = s.limit;
+    }
+  }
+
+  private writePeak(e: ContainerEntry, p: { hourMs: number; usage: number; workingSet: number; limit?: number; swap: number; dirty: boolean }): void {
+    const ok = this.store.write('peak history', (db) => {
+      db.prepare(
+        `INSERT INTO peaks (container_id, hour_ms, labels, usage_peak_bytes, working_set_peak_bytes, limit_bytes, swap_peak_bytes)
+         VALUES (?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (container_id, hour_ms) DO UPDATE SET labels = excluded.labels,
+           usage_peak_bytes = MAX(usage_peak_bytes, excluded.usage_peak_bytes),
+           working_set_peak_bytes = MAX(working_set_peak_bytes, excluded.working_set_peak_bytes),
+           limit_bytes = excluded.limit_bytes, swap_peak_bytes = MAX(swap_peak_bytes, excluded.swap_peak_bytes)`,
+      ).run(e.id, p.hourMs, JSON.stringify(e.labels), p.usage, p.workingSet, p.limit ?? null, p.swap);
+    });
+    if (ok) p.dirty = false;
+  }
+
+  /** Write every changed counter. Failures are logged by the store and retried at the next flush. */
+  flush(): void {
+    if (this.dirtyIds.size > 0) {
+      const entries: ContainerEntry[] = [];
+      for (const id of this.dirtyIds) {
+        const e = this.table.get(id);
+        if (e) entries.push(e);
+      }
+      if (this.store.saveContainers(entries)) this.dirtyIds.clear();
+    }
+    if (this.scopesDirty && this.scopesSource) {
+      if (this.store.saveScopes(this.scopesSource())) this.scopesDirty = false;
+    }
+    for (const [id, p] of this.peaks) {
+      const e = this.table.get(id);
+      if (!e) {
+        this.peaks.delete(id);
+        continue;
+      }
+      if (p.dirty) this.writePeak(e, p);
+    }
+  }
+
+  private lastFullWriteMs = 0;
+
+  /**
+   * After a poll. Raw cgroup counters (limit hits, PSI...) only need persisting for the case of a cgroup
+   * recreated while oomwatch is down (otherwise the kernel's own value is the total), so they are written
+   * with every container once a minute; kills, exits and presence changes are written as they happen.
+   */
+  afterPoll(now: number): void {
+    this.notePeaks(now);
+    if (now - this.lastFullWriteMs >= 60_000) {
+      this.lastFullWriteMs = now;
+      for (const e of this.table.values()) this.dirtyIds.add(e.id);
+    }
+    this.flush();
+  }
+
+  stop(): void {
+    if (this.flushTimer) clearTimeout(this.flushTimer);
+    this.flushTimer = undefined;
+    this.flush();
+    this.log.debug('state flushed');
+  }
+}
