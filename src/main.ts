@@ -42,7 +42,8 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
   try {
     layout = detectLayout(config.cgroupRoot);
   } catch (err) {
-    if (err instanceof CgroupLayoutError) throw new OomwatchError('OOMW_CGROUP_ROOT', `oomwatch: ${err.message}`);
+    if (err instanceof CgroupLayoutError)
+      throw new OomwatchError('OOMW_CGROUP_ROOT', `oomwatch: ${err.message}`);
     throw err;
   }
   const webConfig = config.webConfig === undefined ? undefined : loadWebConfig(config.webConfig);
@@ -52,8 +53,9 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
     containerCounts: () => {
       let present = 0;
       let gone = 0;
-      for (const e of table.values()) if (e.present) present++;
-      else gone++;
+      for (const e of table.values())
+        if (e.present) present++;
+        else gone++;
       return { present, gone };
     },
   });
@@ -90,7 +92,8 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
     intervalMs: config.intervalMs,
     seriesGraceMs: config.seriesGraceMs,
     listener: {
-      onCgroupOomKills: (entry, delta, sample, previousReadMs) => ledger.onCgroupOomKills(entry, delta, sample, previousReadMs),
+      onCgroupOomKills: (entry, delta, sample, previousReadMs) =>
+        ledger.onCgroupOomKills(entry, delta, sample, previousReadMs),
       onContainerGone: (entry) => persistence.dirty(entry),
       onPollComplete: (now, dropped) => {
         for (const id of dropped) ledger.forget(id);
@@ -128,10 +131,16 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
       log.error({ err, source: s.name }, 'source failed to start; oomwatch carries on without it');
     }
   }
-  log.info({ mode: layout.mode, memoryRoot: layout.memoryRoot, pressureRoot: layout.pressureRoot }, 'cgroup layout detected');
+  log.info(
+    { mode: layout.mode, memoryRoot: layout.memoryRoot, pressureRoot: layout.pressureRoot },
+    'cgroup layout detected',
+  );
 
   const address = await app.listen({ host: config.listen.host, port: config.listen.port });
-  log.info({ address, tls: webConfig?.tls !== undefined, basicAuth: webConfig?.basicAuthUsers !== undefined }, 'listening');
+  log.info(
+    { address, tls: webConfig?.tls !== undefined, basicAuth: webConfig?.basicAuthUsers !== undefined },
+    'listening',
+  );
 
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> => {
@@ -140,7 +149,11 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
       // One source failing to stop never keeps the others from stopping.
       clearInterval(ledgerTimer);
       await Promise.all(
-        sources.filter((s) => s !== store).map((s) => s.stop().catch((err: unknown) => log.warn({ err, source: s.name }, 'source failed to stop'))),
+        sources
+          .filter((s) => s !== store)
+          .map((s) =>
+            s.stop().catch((err: unknown) => log.warn({ err, source: s.name }, 'source failed to stop')),
+          ),
       );
       // Last: everything counted up to the end is written before the database closes.
       ledger.tick();

@@ -14,7 +14,12 @@ export interface PollListener {
    * A container's cgroup oom_kill counter grew by `delta` between the read at `previousReadMs` and this one
    * (`previousReadMs` undefined: first read, the delta is every kill since the cgroup was created).
    */
-  onCgroupOomKills?(entry: ContainerEntry, delta: number, sample: MemorySample, previousReadMs: number | undefined): void;
+  onCgroupOomKills?(
+    entry: ContainerEntry,
+    delta: number,
+    sample: MemorySample,
+    previousReadMs: number | undefined,
+  ): void;
   /** A container's cgroup was read and it is gone, or it was not found by discovery. */
   onContainerGone?(entry: ContainerEntry, now: number): void;
   /** A poll finished; `dropped` are the containers whose series grace ran out. */
@@ -159,7 +164,8 @@ export class Poller implements Source {
     if (s.oomKills !== undefined) {
       const first = entry.cgroupOomKills.lastRaw === undefined;
       const delta = entry.cgroupOomKills.observe(s.oomKills);
-      if (delta > 0) this.opts.listener?.onCgroupOomKills?.(entry, delta, s, first ? undefined : previousReadMs);
+      if (delta > 0)
+        this.opts.listener?.onCgroupOomKills?.(entry, delta, s, first ? undefined : previousReadMs);
     }
     if (s.limitHits !== undefined) entry.limitHits.observe(s.limitHits);
     if (s.highEvents !== undefined) entry.highEvents.observe(s.highEvents);

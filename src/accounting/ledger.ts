@@ -155,7 +155,12 @@ export class OomLedger {
         this.commit(record, e);
         return;
       }
-      const unconfirmed = this.findAcrossContainers((r) => !r.sources.has('kmsg') && r.sources.has('cgroup') && Math.abs(r.timeMs - k.timeMs) <= this.opts.matchWindowMs);
+      const unconfirmed = this.findAcrossContainers(
+        (r) =>
+          !r.sources.has('kmsg') &&
+          r.sources.has('cgroup') &&
+          Math.abs(r.timeMs - k.timeMs) <= this.opts.matchWindowMs,
+      );
       if (unconfirmed) {
         this.enrich(unconfirmed.record, record, unconfirmed.entry);
         return;
@@ -164,19 +169,29 @@ export class OomLedger {
       return;
     }
 
-    const existing = this.findRecord(entry.id, (r) => !r.sources.has('kmsg') && Math.abs(r.timeMs - k.timeMs) <= this.opts.matchWindowMs);
+    const existing = this.findRecord(
+      entry.id,
+      (r) => !r.sources.has('kmsg') && Math.abs(r.timeMs - k.timeMs) <= this.opts.matchWindowMs,
+    );
     if (existing) {
       this.enrich(existing, record, entry);
       return;
     }
-    const docker = this.takePendingDocker((p) => p.containerId === entry.id && Math.abs(p.timeMs - k.timeMs) <= this.opts.matchWindowMs);
+    const docker = this.takePendingDocker(
+      (p) => p.containerId === entry.id && Math.abs(p.timeMs - k.timeMs) <= this.opts.matchWindowMs,
+    );
     if (docker) record.sources.add('docker');
     this.commit(record, entry);
   }
 
   // ---------------------------------------------------------------- cgroup counters
 
-  onCgroupOomKills(entry: ContainerEntry, delta: number, sample: MemorySample, previousReadMs: number | undefined): void {
+  onCgroupOomKills(
+    entry: ContainerEntry,
+    delta: number,
+    sample: MemorySample,
+    previousReadMs: number | undefined,
+  ): void {
     const since = previousReadMs === undefined ? -Infinity : previousReadMs - 1000;
     const until = sample.readAtMs + 1000;
     const inWindow = (t: number): boolean => t >= since && t <= until;
@@ -221,13 +236,18 @@ export class OomLedger {
     entry.lastOomMs = Math.max(entry.lastOomMs ?? 0, ev.timeMs);
     this.opts.sink?.dirty(entry);
 
-    const existing = this.findRecord(entry.id, (r) => !r.sources.has('docker') && Math.abs(r.timeMs - ev.timeMs) <= this.opts.matchWindowMs);
+    const existing = this.findRecord(
+      entry.id,
+      (r) => !r.sources.has('docker') && Math.abs(r.timeMs - ev.timeMs) <= this.opts.matchWindowMs,
+    );
     if (existing) {
       existing.sources.add('docker');
       this.opts.sink?.oomEvent(existing, entry);
       return;
     }
-    const anonIndex = this.anonymous.findIndex((r) => Math.abs(r.timeMs - ev.timeMs) <= this.opts.matchWindowMs);
+    const anonIndex = this.anonymous.findIndex(
+      (r) => Math.abs(r.timeMs - ev.timeMs) <= this.opts.matchWindowMs,
+    );
     if (anonIndex >= 0) {
       const [anon] = this.anonymous.splice(anonIndex, 1) as [KillRecord];
       anon.sources.add('docker');
@@ -269,7 +289,8 @@ export class OomLedger {
 
     const stillAnonymous: KillRecord[] = [];
     for (const r of this.anonymous) {
-      if (now - r.timeMs > window) this.commit(r, undefined); // nobody claimed it: a kill outside containers
+      if (now - r.timeMs > window)
+        this.commit(r, undefined); // nobody claimed it: a kill outside containers
       else stillAnonymous.push(r);
     }
     this.anonymous = stillAnonymous;
@@ -283,7 +304,11 @@ export class OomLedger {
       const entry = this.opts.table.get(p.containerId);
       if (!entry) continue;
       // The cgroup was read after the event and showed no kill: an OOM situation without a kill.
-      const cgroupSpoke = entry.present && entry.lastReadMs !== undefined && entry.lastReadMs > p.timeMs && entry.cgroupOomKills.lastRaw !== undefined;
+      const cgroupSpoke =
+        entry.present &&
+        entry.lastReadMs !== undefined &&
+        entry.lastReadMs > p.timeMs &&
+        entry.cgroupOomKills.lastRaw !== undefined;
       if (!cgroupSpoke) this.commitDockerOnly(entry, p.timeMs);
     }
     this.pendingDocker = stillPending;
@@ -332,7 +357,10 @@ export class OomLedger {
       const add = Math.min(excess, this.lastExcess);
       this.scopes.other += add;
       this.countedSinceBase += add;
-      this.opts.log.warn({ kills: add }, 'OOM kills counted by the kernel (/proc/vmstat oom_kill) that no source attributed: counted in scope "other"');
+      this.opts.log.warn(
+        { kills: add },
+        'OOM kills counted by the kernel (/proc/vmstat oom_kill) that no source attributed: counted in scope "other"',
+      );
       this.opts.sink?.dirty(undefined);
       this.lastExcess = excess - add;
       return;
@@ -357,7 +385,8 @@ export class OomLedger {
       'counter',
       'Processes killed by the OOM killer on this host, by scope: container (a container hit its limit), system (the host ran out of memory, whatever the victim), other (a cgroup that is not a container, or kills no source could attribute).',
     );
-    for (const s of ['container', 'system', 'other'] as const) w.sample('oomwatch_oom_kills_total', `scope="${s}"`, this.scopes[s]);
+    for (const s of ['container', 'system', 'other'] as const)
+      w.sample('oomwatch_oom_kills_total', `scope="${s}"`, this.scopes[s]);
   }
 
   // ---------------------------------------------------------------- internals
@@ -369,7 +398,8 @@ export class OomLedger {
       if (record.cgroup === undefined && entry.path) record.cgroup = entry.path.cgroupPath;
       if (entry.sample) {
         if (entry.sample.usage !== undefined) record.usageBytes = entry.sample.usage;
-        if (entry.sample.limit !== undefined && Number.isFinite(entry.sample.limit)) record.limitBytes = entry.sample.limit;
+        if (entry.sample.limit !== undefined && Number.isFinite(entry.sample.limit))
+          record.limitBytes = entry.sample.limit;
       }
       entry.oomKills++;
       entry.lastOomMs = Math.max(entry.lastOomMs ?? 0, record.timeMs);
@@ -435,7 +465,9 @@ export class OomLedger {
     return this.recent.get(id)?.find(pred);
   }
 
-  private findAcrossContainers(pred: (r: KillRecord) => boolean): { record: KillRecord; entry: ContainerEntry } | undefined {
+  private findAcrossContainers(
+    pred: (r: KillRecord) => boolean,
+  ): { record: KillRecord; entry: ContainerEntry } | undefined {
     let best: { record: KillRecord; entry: ContainerEntry } | undefined;
     for (const [id, records] of this.recent) {
       const r = records.find(pred);
@@ -458,14 +490,21 @@ export class OomLedger {
 
   private sawOomThisRun(entry: ContainerEntry, dieMs: number): boolean {
     const start = entry.runStartMs ?? -Infinity;
-    return entry.lastOomMs !== undefined && entry.lastOomMs >= start - 1000 && entry.lastOomMs <= dieMs + this.opts.matchWindowMs;
+    return (
+      entry.lastOomMs !== undefined &&
+      entry.lastOomMs >= start - 1000 &&
+      entry.lastOomMs <= dieMs + this.opts.matchWindowMs
+    );
   }
 
   private recordExit(entry: ContainerEntry, ev: DockerDieEvent, oomKilled: boolean): void {
     entry.addExit({ exitCode: ev.exitCode, oomKilled });
     this.opts.sink?.exit(entry, ev.exitCode, oomKilled, ev.timeMs);
     this.opts.sink?.dirty(entry);
-    this.opts.log.info({ container: entry.labels.id, name: entry.labels.name || undefined, exitCode: ev.exitCode, oomKilled }, 'container exited');
+    this.opts.log.info(
+      { container: entry.labels.id, name: entry.labels.name || undefined, exitCode: ev.exitCode, oomKilled },
+      'container exited',
+    );
   }
 
   private rememberKmsg(key: string): void {

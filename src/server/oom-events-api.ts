@@ -16,13 +16,18 @@ export function oomEventsRoute(store: StateStore, recent: () => StoredOomEvent[]
       if (q['since'] !== undefined) {
         const since = parseSince(q['since']);
         if (since === undefined) {
-          return reply.code(400).send({ error: `since: expected an ISO 8601 time or a duration such as 10m, got "${q['since']}"` });
+          return reply
+            .code(400)
+            .send({
+              error: `since: expected an ISO 8601 time or a duration such as 10m, got "${q['since']}"`,
+            });
         }
         query.sinceMs = since;
       }
       if (q['container'] !== undefined) query.container = q['container'];
       const limit = q['limit'] === undefined ? 100 : Number(q['limit']);
-      if (!Number.isInteger(limit) || limit < 1) return reply.code(400).send({ error: `limit: expected a positive integer, got "${q['limit']}"` });
+      if (!Number.isInteger(limit) || limit < 1)
+        return reply.code(400).send({ error: `limit: expected a positive integer, got "${q['limit']}"` });
       query.limit = Math.min(limit, 1000);
 
       const events = store.up ? store.queryOomEvents(query) : filterRecent(recent(), query);
@@ -41,14 +46,27 @@ export function parseSince(text: string, now = Date.now()): number | undefined {
 function filterRecent(events: StoredOomEvent[], q: EventQuery): StoredOomEvent[] {
   return events
     .filter((e) => q.sinceMs === undefined || e.timeMs >= q.sinceMs)
-    .filter((e) => !q.container || e.containerId?.startsWith(q.container) || e.labels?.name === q.container || e.labels?.pod === q.container)
+    .filter(
+      (e) =>
+        !q.container ||
+        e.containerId?.startsWith(q.container) ||
+        e.labels?.name === q.container ||
+        e.labels?.pod === q.container,
+    )
     .sort((a, b) => b.timeMs - a.timeMs)
     .slice(0, q.limit ?? 100);
 }
 
 export function toApi(e: StoredOomEvent): Record<string, unknown> {
   const v = e.victim as
-    | { pid?: number; comm?: string; anonRssBytes?: number; fileRssBytes?: number; shmemRssBytes?: number; totalVmBytes?: number }
+    | {
+        pid?: number;
+        comm?: string;
+        anonRssBytes?: number;
+        fileRssBytes?: number;
+        shmemRssBytes?: number;
+        totalVmBytes?: number;
+      }
     | undefined;
   const rss = v ? (v.anonRssBytes ?? 0) + (v.fileRssBytes ?? 0) + (v.shmemRssBytes ?? 0) : undefined;
   return {

@@ -131,7 +131,8 @@ export class ContainerEntry {
         `pod_uid="${this.path?.podUid ?? ''}"`,
         `qos_class="${this.path?.qos ?? ''}"`,
       ];
-      for (const [k, v] of Object.entries(this.info)) extra.push(`${infoLabelName(k)}="${escapeLabelValue(v)}"`);
+      for (const [k, v] of Object.entries(this.info))
+        extra.push(`${infoLabelName(k)}="${escapeLabelValue(v)}"`);
       this.infoTextCache = `${this.labelText},${extra.join(',')}`;
     }
     return this.infoTextCache;

@@ -15,7 +15,10 @@ export class Persistence implements LedgerSink {
   private flushTimer: NodeJS.Timeout | undefined;
   readonly recentEvents: StoredOomEvent[] = [];
   /** Hourly peaks per container: hour start -> maxima, written at each flush. */
-  private readonly peaks = new Map<string, { hourMs: number; usage: number; workingSet: number; limit?: number; swap: number; dirty: boolean }>();
+  private readonly peaks = new Map<
+    string,
+    { hourMs: number; usage: number; workingSet: number; limit?: number; swap: number; dirty: boolean }
+  >();
   scopesSource: (() => Record<string, number>) | undefined;
 
   constructor(
@@ -45,7 +48,11 @@ export class Persistence implements LedgerSink {
     }
     entry.oomKills = row.oom_kills;
     entry.dockerOomEvents = row.docker_oom_events;
-    const restoreCounter = (c: { total: number; lastRaw: number | undefined }, total: number, raw: number | null): void => {
+    const restoreCounter = (
+      c: { total: number; lastRaw: number | undefined },
+      total: number,
+      raw: number | null,
+    ): void => {
       c.total = total;
       c.lastRaw = raw ?? undefined;
     };
@@ -64,7 +71,8 @@ export class Persistence implements LedgerSink {
       entry.pressureSomeUs.reset();
       entry.pressureFullUs.reset();
     }
-    for (const x of this.store.loadExits(entry.id)) entry.exits.set(`${x.exit_code}|${x.oom_killed === 1}`, x.count);
+    for (const x of this.store.loadExits(entry.id))
+      entry.exits.set(`${x.exit_code}|${x.oom_killed === 1}`, x.count);
   }
 
   /** At start: bring back containers gone within the grace period so their counters stay on /metrics. */
@@ -87,7 +95,13 @@ export class Persistence implements LedgerSink {
   }
 
   exit(entry: ContainerEntry, exitCode: number, oomKilled: boolean, timeMs: number): void {
-    this.store.insertExitEvent({ timeMs, containerId: entry.id, labels: { ...entry.labels }, exitCode, oomKilled });
+    this.store.insertExitEvent({
+      timeMs,
+      containerId: entry.id,
+      labels: { ...entry.labels },
+      exitCode,
+      oomKilled,
+    });
   }
 
   dirty(entry: ContainerEntry | undefined): void {
@@ -123,7 +137,10 @@ export class Persistence implements LedgerSink {
     }
   }
 
-  private writePeak(e: ContainerEntry, p: { hourMs: number; usage: number; workingSet: number; limit?: number; swap: number; dirty: boolean }): void {
+  private writePeak(
+    e: ContainerEntry,
+    p: { hourMs: number; usage: number; workingSet: number; limit?: number; swap: number; dirty: boolean },
+  ): void {
     const ok = this.store.write('peak history', (db) => {
       db.prepare(
         `INSERT INTO peaks (container_id, hour_ms, labels, usage_peak_bytes, working_set_peak_bytes, limit_bytes, swap_peak_bytes)

@@ -202,7 +202,10 @@ export class StateStore implements Source {
     );
     const again = this.tryOpen();
     if (again !== undefined) {
-      this.log.error({ reason: again.reason }, 'cannot create a fresh state database; running without persistence');
+      this.log.error(
+        { reason: again.reason },
+        'cannot create a fresh state database; running without persistence',
+      );
       this.closeQuietly();
     }
   }
@@ -215,19 +218,31 @@ export class StateStore implements Source {
       this.db.pragma('busy_timeout = 2000');
       const check = this.db.pragma('quick_check', { simple: true }) as string;
       if (check !== 'ok') return { kind: 'corrupt', reason: `quick_check: ${check}` };
-      const hasMeta = this.db.prepare("SELECT name FROM sqlite_master WHERE type='table' AND name='meta'").get();
+      const hasMeta = this.db
+        .prepare("SELECT name FROM sqlite_master WHERE type='table' AND name='meta'")
+        .get();
       if (hasMeta) {
-        const row = this.db.prepare("SELECT value FROM meta WHERE key='schema_version'").get() as { value: string } | undefined;
+        const row = this.db.prepare("SELECT value FROM meta WHERE key='schema_version'").get() as
+          { value: string } | undefined;
         if (row && Number(row.value) !== SCHEMA_VERSION) {
-          return { kind: 'unsupported', reason: `schema version ${row.value}, this oomwatch uses ${SCHEMA_VERSION}` };
+          return {
+            kind: 'unsupported',
+            reason: `schema version ${row.value}, this oomwatch uses ${SCHEMA_VERSION}`,
+          };
         }
       }
       this.db.exec(SCHEMA);
-      this.db.prepare("INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)").run(String(SCHEMA_VERSION));
+      this.db
+        .prepare("INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)")
+        .run(String(SCHEMA_VERSION));
       return undefined;
     } catch (err) {
       const e = err as Error & { code?: string };
-      if (e.code === 'SQLITE_NOTADB' || e.code === 'SQLITE_CORRUPT' || /malformed|not a database/i.test(e.message)) {
+      if (
+        e.code === 'SQLITE_NOTADB' ||
+        e.code === 'SQLITE_CORRUPT' ||
+        /malformed|not a database/i.test(e.message)
+      ) {
         return { kind: 'corrupt', reason: e.message };
       }
       return { kind: 'corrupt', reason: e.message };
@@ -285,38 +300,56 @@ export class StateStore implements Source {
   }
 
   getMeta(key: string): string | undefined {
-    return this.read((db) => (db.prepare('SELECT value FROM meta WHERE key = ?').get(key) as { value: string } | undefined)?.value, undefined);
+    return this.read(
+      (db) =>
+        (db.prepare('SELECT value FROM meta WHERE key = ?').get(key) as { value: string } | undefined)?.value,
+      undefined,
+    );
   }
 
   setMeta(values: Record<string, string>): boolean {
     return this.write('cursors', (db) => {
-      const stmt = db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value');
+      const stmt = db.prepare(
+        'INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value',
+      );
       for (const [k, v] of Object.entries(values)) stmt.run(k, v);
     });
   }
 
   loadContainer(id: string): ContainerRow | undefined {
-    return this.read((db) => db.prepare('SELECT * FROM containers WHERE id = ?').get(id) as ContainerRow | undefined, undefined);
+    return this.read(
+      (db) => db.prepare('SELECT * FROM containers WHERE id = ?').get(id) as ContainerRow | undefined,
+      undefined,
+    );
   }
 
   /** Containers seen since `sinceMs` (present ones have gone_at_ms NULL). */
   loadRecentContainers(sinceMs: number): ContainerRow[] {
     return this.read(
-      (db) => db.prepare('SELECT * FROM containers WHERE gone_at_ms IS NULL OR gone_at_ms >= ?').all(sinceMs) as ContainerRow[],
+      (db) =>
+        db
+          .prepare('SELECT * FROM containers WHERE gone_at_ms IS NULL OR gone_at_ms >= ?')
+          .all(sinceMs) as ContainerRow[],
       [],
     );
   }
 
   loadExits(id: string): Array<{ exit_code: number; oom_killed: number; count: number }> {
     return this.read(
-      (db) => db.prepare('SELECT exit_code, oom_killed, count FROM exits WHERE container_id = ?').all(id) as Array<{ exit_code: number; oom_killed: number; count: number }>,
+      (db) =>
+        db.prepare('SELECT exit_code, oom_killed, count FROM exits WHERE container_id = ?').all(id) as Array<{
+          exit_code: number;
+          oom_killed: number;
+          count: number;
+        }>,
       [],
     );
   }
 
   saveContainers(entries: Iterable<ContainerEntry>): boolean {
     return this.write('containers', (db) => {
-      const stmt = db.prepare(`INSERT INTO containers (id, labels, info, cgroup_path, oom_kills, docker_oom_events,
+      const stmt =
+        db.prepare(`INSERT INTO containers (id, labels, info, cgroup_path, oom_kills, docker_oom_events,
           cgroup_oom_kills_total, cgroup_oom_kills_raw, limit_hits_total, limit_hits_raw, high_events_total, high_events_raw,
           psi_some_us_total, psi_some_us_raw, psi_full_us_total, psi_full_us_raw, last_read_ms, first_seen_ms, last_seen_ms, gone_at_ms)
         VALUES (@id, @labels, @info, @cgroup_path, @oom_kills, @docker_oom_events, @cgroup_oom_kills_total, @cgroup_oom_kills_raw,
@@ -330,7 +363,8 @@ export class StateStore implements Source {
           psi_some_us_total = excluded.psi_some_us_total, psi_some_us_raw = excluded.psi_some_us_raw,
           psi_full_us_total = excluded.psi_full_us_total, psi_full_us_raw = excluded.psi_full_us_raw,
           last_read_ms = excluded.last_read_ms, last_seen_ms = excluded.last_seen_ms, gone_at_ms = excluded.gone_at_ms`);
-      const exitStmt = db.prepare(`INSERT INTO exits (container_id, exit_code, oom_killed, count) VALUES (?, ?, ?, ?)
+      const exitStmt =
+        db.prepare(`INSERT INTO exits (container_id, exit_code, oom_killed, count) VALUES (?, ?, ?, ?)
         ON CONFLICT (container_id, exit_code, oom_killed) DO UPDATE SET count = excluded.count`);
       for (const e of entries) {
         stmt.run({
@@ -365,7 +399,9 @@ export class StateStore implements Source {
 
   saveScopes(scopes: Record<string, number>): boolean {
     return this.write('scopes', (db) => {
-      const stmt = db.prepare('INSERT INTO scopes (scope, count) VALUES (?, ?) ON CONFLICT (scope) DO UPDATE SET count = excluded.count');
+      const stmt = db.prepare(
+        'INSERT INTO scopes (scope, count) VALUES (?, ?) ON CONFLICT (scope) DO UPDATE SET count = excluded.count',
+      );
       for (const [s, n] of Object.entries(scopes)) stmt.run(s, n);
     });
   }
@@ -373,7 +409,11 @@ export class StateStore implements Source {
   loadScopes(): Record<string, number> {
     return this.read((db) => {
       const out: Record<string, number> = {};
-      for (const r of db.prepare('SELECT scope, count FROM scopes').all() as Array<{ scope: string; count: number }>) out[r.scope] = r.count;
+      for (const r of db.prepare('SELECT scope, count FROM scopes').all() as Array<{
+        scope: string;
+        count: number;
+      }>)
+        out[r.scope] = r.count;
       return out;
     }, {});
   }
@@ -381,26 +421,24 @@ export class StateStore implements Source {
   /** Insert or update (merge) an OOM event by its key. */
   upsertOomEvent(ev: StoredOomEvent): boolean {
     return this.write('oom event', (db) => {
-      db.prepare(`INSERT INTO oom_events (key, time_ms, time_exact, scope, trigger, container_id, labels, cgroup, victim, group_kill,
+      db.prepare(
+        `INSERT INTO oom_events (key, time_ms, time_exact, scope, trigger, container_id, labels, cgroup, victim, group_kill,
             usage_bytes, limit_bytes, sources)
           VALUES (@key, @time_ms, @time_exact, @scope, @trigger, @container_id, @labels, @cgroup, @victim, @group_kill,
             @usage_bytes, @limit_bytes, @sources)
           ON CONFLICT (key) DO UPDATE SET time_ms = excluded.time_ms, time_exact = excluded.time_exact, scope = excluded.scope,
             trigger = excluded.trigger, container_id = excluded.container_id, labels = excluded.labels, cgroup = excluded.cgroup,
             victim = excluded.victim, group_kill = excluded.group_kill, usage_bytes = excluded.usage_bytes,
-            limit_bytes = excluded.limit_bytes, sources = excluded.sources`).run(oomEventRow(ev));
+            limit_bytes = excluded.limit_bytes, sources = excluded.sources`,
+      ).run(oomEventRow(ev));
     });
   }
 
   insertExitEvent(ev: StoredExitEvent): boolean {
     return this.write('exit event', (db) => {
-      db.prepare('INSERT INTO exit_events (time_ms, container_id, labels, exit_code, oom_killed) VALUES (?, ?, ?, ?, ?)').run(
-        ev.timeMs,
-        ev.containerId,
-        JSON.stringify(ev.labels),
-        ev.exitCode,
-        ev.oomKilled ? 1 : 0,
-      );
+      db.prepare(
+        'INSERT INTO exit_events (time_ms, container_id, labels, exit_code, oom_killed) VALUES (?, ?, ?, ?, ?)',
+      ).run(ev.timeMs, ev.containerId, JSON.stringify(ev.labels), ev.exitCode, ev.oomKilled ? 1 : 0);
     });
   }
 
@@ -444,7 +482,9 @@ export class StateStore implements Source {
       db.prepare('DELETE FROM oom_events WHERE time_ms < ?').run(olderThanMs);
       db.prepare('DELETE FROM exit_events WHERE time_ms < ?').run(olderThanMs);
       db.prepare('DELETE FROM peaks WHERE hour_ms < ?').run(olderThanMs);
-      db.prepare('DELETE FROM exits WHERE container_id IN (SELECT id FROM containers WHERE gone_at_ms IS NOT NULL AND gone_at_ms < ?)').run(olderThanMs);
+      db.prepare(
+        'DELETE FROM exits WHERE container_id IN (SELECT id FROM containers WHERE gone_at_ms IS NOT NULL AND gone_at_ms < ?)',
+      ).run(olderThanMs);
       db.prepare('DELETE FROM containers WHERE gone_at_ms IS NOT NULL AND gone_at_ms < ?').run(olderThanMs);
     });
   }
@@ -522,7 +562,9 @@ function eventFilter(q: EventQuery, idColumn: string): { where: string; params: 
     params.push(q.afterId);
   }
   if (q.container !== undefined && q.container !== '') {
-    clauses.push(`(${idColumn} LIKE ? OR json_extract(labels, '$.name') = ? OR json_extract(labels, '$.pod') = ? OR json_extract(labels, '$.container') = ?)`);
+    clauses.push(
+      `(${idColumn} LIKE ? OR json_extract(labels, '$.name') = ? OR json_extract(labels, '$.pod') = ? OR json_extract(labels, '$.container') = ?)`,
+    );
     params.push(`${q.container.toLowerCase()}%`, q.container, q.container, q.container);
   }
   return { where: clauses.length ? `WHERE ${clauses.join(' AND ')}` : '', params };

@@ -1,0 +1,415 @@
+import { OomLedger, type KillRecord, type LedgerSink } from '../../src/accounting/ledger';
+import type { KernelOomKill } from '../../src/accounting/observations';
+import type { MemorySample } from '../../src/cgroup/sample';
+import { silentLogger } from '../../src/log';
+import { type ContainerEntry, ContainerTable } from '../../src/state/containers';
+
+/**
+ * The OOM ledger's promise, case by case: every kill counted once whatever combination and order of
+ * sources sees it, attributed to the right container, and exits kept apart from kills.
+ */
+
+const hex = (n: number): string => n.toString(16).padStart(64, '0');
+const A = hex(0xa);
+const B = hex(0xb);
+
+class Harness {
+  now = 1_000_000;
+  kmsgUp = true;
+  readonly table = new ContainerTable();
+  readonly events = new Map<string, KillRecord>();
+  readonly exits: Array<{ id: string; exitCode: number; oomKilled: boolean }> = [];
+  private seq = 1;
+  readonly ledger: OomLedger;
+
+  constructor() {
+    const sink: LedgerSink = {
+      oomEvent: (r) => this.events.set(r.key, { ...r, sources: new Set(r.sources) }),
+      exit: (e, exitCode, oomKilled) => this.exits.push({ id: e.id, exitCode, oomKilled }),
+      dirty: () => undefined,
+    };
+    this.ledger = new OomLedger({
+      table: this.table,
+      log: silentLogger(),
+      sink,
+      matchWindowMs: 5000,
+      kmsgUp: () => this.kmsgUp,
+      dieGraceMs: 1500,
+      now: () => this.now,
+    });
+  }
+
+  /** A container discovered by the poller, with a cgroup read at the current time. */
+  container(id: string, opts: { path?: string } = {}): ContainerEntry {
+    const e = this.table.ensure(id, this.now);
+    e.setPath({ id, runtime: 'docker', cgroupPath: opts.path ?? `/docker/${id}` });
+    return e;
+  }
+
+  kmsg(memcg: string | undefined, extra: Partial<KernelOomKill> = {}): void {
+    const k: KernelOomKill = {
+      bootId: 'boot-1',
+      seq: this.seq++,
+      timeMs: this.now,
+      trigger: 'cgroup',
+      victim: { pid: 4000 + this.seq, comm: 'sh', anonRssBytes: 31_872 * 1024 },
+      ...extra,
+    };
+    if (memcg !== undefined) {
+      k.taskMemcg = memcg;
+      k.oomMemcg ??= memcg;
+    }
+    this.ledger.onKernelKill(k);
+  }
+
+  /** A poll reading the container's raw oom_kill counter at the current time. */
+  cgroup(entry: ContainerEntry, raw: number): void {
+    const previous = entry.lastReadMs;
+    const first = entry.cgroupOomKills.lastRaw === undefined;
+    entry.lastReadMs = this.now;
+    const delta = entry.cgroupOomKills.observe(raw);
+    const sample: MemorySample = { readAtMs: this.now, usage: 1, limit: 2 };
+    if (delta > 0) this.ledger.onCgroupOomKills(entry, delta, sample, first ? undefined : previous);
+  }
+
+  dockerOom(id: string): void {
+    this.ledger.onDockerOom({ id, timeMs: this.now, timeNano: BigInt(this.now) * 1_000_000n });
+  }
+
+  die(id: string, exitCode: number): void {
+    this.ledger.onDockerDie({ id, exitCode, timeMs: this.now, timeNano: BigInt(this.now) * 1_000_000n });
+  }
+
+  advance(ms: number): void {
+    this.now += ms;
+    this.ledger.tick();
+  }
+
+  kills(id: string): number {
+    return this.table.get(id)?.oomKills ?? 0;
+  }
+
+  recordsOf(id: string): KillRecord[] {
+    return [...this.events.values()].filter((r) => r.containerId === id);
+  }
+}
+
+describe('one kill seen by several sources is counted once', () => {
+  it.each([
+    ['kmsg, then the cgroup counter', ['kmsg', 'cgroup']],
+    ['the cgroup counter, then kmsg', ['cgroup', 'kmsg']],
+    ['kmsg, then docker', ['kmsg', 'docker']],
+    ['docker, then kmsg', ['docker', 'kmsg']],
+    ['docker, kmsg, cgroup', ['docker', 'kmsg', 'cgroup']],
+    ['cgroup, docker, kmsg', ['cgroup', 'docker', 'kmsg']],
+    ['kmsg, cgroup, docker', ['kmsg', 'cgroup', 'docker']],
+  ])('%s', (_name, order) => {
+    const h = new Harness();
+    const a = h.container(A);
+    h.cgroup(a, 0);
+    h.advance(100);
+    for (const source of order) {
+      if (source === 'kmsg') h.kmsg(`/docker/${A}`);
+      if (source === 'cgroup') h.cgroup(a, 1);
+      if (source === 'docker') h.dockerOom(A);
+      h.advance(300);
+    }
+    h.advance(10_000);
+    expect(h.kills(A)).toBe(1);
+    expect(h.ledger.scopes).toEqual({ container: 1, system: 0, other: 0 });
+    const [record] = h.recordsOf(A);
+    expect([...(record as KillRecord).sources].sort()).toEqual([...order].sort());
+    if (order.includes('kmsg')) expect(record?.victim?.comm).toBe('sh');
+  });
+});
+
+describe('kernel log', () => {
+  it('counts a kill in a container that was never polled (docker run --rm, gone before the next poll)', () => {
+    const h = new Harness();
+    h.kmsg(`/docker/${B}`);
+    expect(h.kills(B)).toBe(1);
+    expect(h.recordsOf(B)[0]?.scope).toBe('container');
+  });
+
+  it('counts each process of a memory.oom.group kill', () => {
+    const h = new Harness();
+    const a = h.container(A);
+    h.cgroup(a, 0);
+    h.advance(100);
+    for (let i = 0; i < 3; i++) h.kmsg(`/docker/${A}`, { groupKill: true });
+    h.advance(500);
+    h.cgroup(a, 3);
+    h.advance(10_000);
+    expect(h.kills(A)).toBe(3);
+    expect(h.recordsOf(A).every((r) => r.groupKill && r.sources.has('cgroup'))).toBe(true);
+  });
+
+  it('attributes a system OOM to the container of its victim, in scope system', () => {
+    const h = new Harness();
+    const a = h.container(A);
+    h.cgroup(a, 0);
+    h.kmsg(`/system.slice/docker-${A}.scope`, { trigger: 'system', oomMemcg: undefined });
+    h.advance(500);
+    h.cgroup(a, 1); // the victim's cgroup counts it too (oom_kill 1, oom 0)
+    h.advance(10_000);
+    expect(h.kills(A)).toBe(1);
+    expect(h.ledger.scopes).toEqual({ container: 0, system: 1, other: 0 });
+    expect(h.recordsOf(A)[0]?.scope).toBe('system');
+  });
+
+  it('moves a kill first counted from the cgroup to scope system when the kernel log says so', () => {
+    const h = new Harness();
+    const a = h.container(A);
+    h.cgroup(a, 0);
+    h.advance(100);
+    h.cgroup(a, 1);
+    h.advance(200);
+    h.kmsg(`/docker/${A}`, { trigger: 'system' });
+    expect(h.kills(A)).toBe(1);
+    expect(h.ledger.scopes).toEqual({ container: 0, system: 1, other: 0 });
+  });
+
+  it('counts a kill in a cgroup that is not a container in scope other, and no container', () => {
+    const h = new Harness();
+    h.container(A);
+    h.kmsg('/system.slice/cron.service');
+    expect(h.ledger.scopes).toEqual({ container: 0, system: 0, other: 1 });
+    expect(h.kills(A)).toBe(0);
+    expect(h.table.size).toBe(1);
+  });
+
+  it('never counts the same kernel record twice (replay after a restart)', () => {
+    const h = new Harness();
+    const k: KernelOomKill = {
+      bootId: 'b',
+      seq: 7,
+      timeMs: h.now,
+      trigger: 'cgroup',
+      taskMemcg: `/docker/${A}`,
+      victim: { pid: 1, comm: 'x' },
+    };
+    h.ledger.onKernelKill(k);
+    h.ledger.onKernelKill({ ...k });
+    expect(h.kills(A)).toBe(1);
+  });
+});
+
+describe('rate-limited kernel log: kills without their cgroup', () => {
+  it('attributes an anonymous kill to the container whose Docker oom event comes with it', () => {
+    const h = new Harness();
+    h.container(A);
+    h.kmsg(undefined);
+    h.advance(20);
+    h.dockerOom(A);
+    h.advance(10_000);
+    expect(h.kills(A)).toBe(1);
+    expect(h.ledger.scopes.container).toBe(1);
+  });
+
+  it('attributes an anonymous kill when the Docker oom event comes first', () => {
+    const h = new Harness();
+    h.container(A);
+    h.dockerOom(A);
+    h.advance(20);
+    h.kmsg(undefined);
+    h.advance(10_000);
+    expect(h.kills(A)).toBe(1);
+  });
+
+  it('attributes an anonymous kill to the container whose cgroup counter rose', () => {
+    const h = new Harness();
+    const a = h.container(A);
+    h.cgroup(a, 0);
+    h.advance(100);
+    h.kmsg(undefined);
+    h.advance(1000);
+    h.cgroup(a, 1);
+    h.advance(10_000);
+    expect(h.kills(A)).toBe(1);
+    expect(h.recordsOf(A)[0]?.victim?.comm).toBe('sh');
+  });
+
+  it('attributes an anonymous kill through the victim pid when it is a container main process', () => {
+    const h = new Harness();
+    const a = h.container(A);
+    a.applyMetadata({ pid: 4242 });
+    h.kmsg(undefined, { victim: { pid: 4242, comm: 'java' } });
+    expect(h.kills(A)).toBe(1);
+  });
+
+  it('20 containers OOM-killed at once: each counted once, on the right container', () => {
+    const h = new Harness();
+    const ids = Array.from({ length: 20 }, (_, i) => hex(0x100 + i));
+    const entries = ids.map((id) => h.container(id));
+    for (const e of entries) h.cgroup(e, 0);
+    h.advance(100);
+    // The kernel prints the oom-kill: line for the first 10 only; Docker events arrive in another order.
+    ids.forEach((id, i) => {
+      h.kmsg(i < 10 ? `/docker/${id}` : undefined);
+      h.advance(5);
+    });
+    [...ids].reverse().forEach((id) => {
+      h.dockerOom(id);
+      h.advance(3);
+    });
+    h.advance(1000);
+    for (const e of entries) h.cgroup(e, 1);
+    h.advance(10_000);
+    for (const id of ids) expect(h.kills(id)).toBe(1);
+    expect(h.ledger.scopes).toEqual({ container: 20, system: 0, other: 0 });
+  });
+
+  it('counts an anonymous kill nobody claims as a host kill outside containers', () => {
+    const h = new Harness();
+    h.kmsg(undefined);
+    expect(h.ledger.scopes.other).toBe(0);
+    h.advance(6000);
+    expect(h.ledger.scopes.other).toBe(1);
+  });
+});
+
+describe('cgroup counters', () => {
+  it('counts kills that happened before the container was first seen (first read of the counter)', () => {
+    const h = new Harness();
+    const a = h.container(A);
+    h.cgroup(a, 2);
+    expect(h.kills(A)).toBe(2);
+    expect(h.recordsOf(A).every((r) => !r.timeExact)).toBe(true);
+  });
+
+  it('does not confirm a new cgroup kill with an old kernel record (v1 counts a nested cgroup apart)', () => {
+    const h = new Harness();
+    const a = h.container(A);
+    h.cgroup(a, 0);
+    h.kmsg(`/docker/${A}/nested`); // counted; the container's own v1 counter does not move
+    h.advance(2000);
+    h.cgroup(a, 0);
+    h.advance(2000);
+    h.cgroup(a, 1); // a later kill whose kernel record was lost
+    h.advance(10_000);
+    expect(h.kills(A)).toBe(2);
+  });
+
+  it('keeps counting when the cgroup is recreated at the same path', () => {
+    const h = new Harness();
+    const a = h.container(A);
+    h.cgroup(a, 0);
+    h.cgroup(a, 2);
+    h.table.markGone(a, h.now);
+    h.advance(100);
+    h.table.markPresent(a, h.now);
+    h.cgroup(a, 1);
+    expect(h.kills(A)).toBe(3);
+    expect(a.cgroupOomKills.total).toBe(3);
+  });
+});
+
+describe('Docker oom events', () => {
+  it('with the kernel log down, count a Docker oom at once; the cgroup counter then confirms it', () => {
+    const h = new Harness();
+    h.kmsgUp = false;
+    const a = h.container(A);
+    h.cgroup(a, 0);
+    h.advance(100);
+    h.dockerOom(A);
+    expect(h.kills(A)).toBe(1);
+    h.advance(1000);
+    h.cgroup(a, 1);
+    h.advance(10_000);
+    expect(h.kills(A)).toBe(1);
+    expect(a.dockerOomEvents).toBe(1);
+  });
+
+  it('with the kernel log up, an oom event whose cgroup shows no kill is a situation, not a kill', () => {
+    const h = new Harness();
+    const a = h.container(A);
+    h.cgroup(a, 0);
+    h.advance(100);
+    h.dockerOom(A);
+    h.advance(1000);
+    h.cgroup(a, 0); // e.g. oom_kill_disable: processes wait, nobody is killed
+    h.advance(10_000);
+    expect(h.kills(A)).toBe(0);
+    expect(a.dockerOomEvents).toBe(1);
+  });
+
+  it('with the kernel log up but silent, an oom event of a container already gone counts one kill', () => {
+    const h = new Harness();
+    h.dockerOom(B); // docker run --rm: no cgroup read ever
+    h.advance(6000);
+    expect(h.kills(B)).toBe(1);
+  });
+});
+
+describe('exits', () => {
+  it('an exit 137 after an OOM kill is oom_killed=true', () => {
+    const h = new Harness();
+    h.container(A);
+    h.ledger.onDockerStart(A, h.now);
+    h.advance(100);
+    h.kmsg(`/docker/${A}`);
+    h.dockerOom(A);
+    h.advance(5);
+    h.die(A, 137);
+    expect(h.exits).toEqual([{ id: A, exitCode: 137, oomKilled: true }]);
+  });
+
+  it('an exit 137 without an OOM kill (docker kill) is oom_killed=false, after a short wait', () => {
+    const h = new Harness();
+    h.container(A);
+    h.ledger.onDockerStart(A, h.now);
+    h.advance(100);
+    h.die(A, 137);
+    expect(h.exits).toEqual([]);
+    h.advance(2000);
+    expect(h.exits).toEqual([{ id: A, exitCode: 137, oomKilled: false }]);
+    expect(h.kills(A)).toBe(0);
+  });
+
+  it('an OOM that is reported just after the die still marks the exit as OOM-killed (cgroup v2 race)', () => {
+    const h = new Harness();
+    h.container(A);
+    h.ledger.onDockerStart(A, h.now);
+    h.advance(100);
+    h.die(A, 137);
+    h.advance(50);
+    h.dockerOom(A);
+    h.advance(300);
+    expect(h.exits).toEqual([{ id: A, exitCode: 137, oomKilled: true }]);
+  });
+
+  it('an OOM in a previous run does not mark a later exit', () => {
+    const h = new Harness();
+    h.container(A);
+    h.ledger.onDockerStart(A, h.now);
+    h.kmsg(`/docker/${A}`);
+    h.advance(60_000);
+    h.ledger.onDockerStart(A, h.now);
+    h.advance(60_000);
+    h.die(A, 0);
+    h.advance(2000);
+    expect(h.exits).toEqual([{ id: A, exitCode: 0, oomKilled: false }]);
+  });
+});
+
+describe('host counter reconciliation (/proc/vmstat oom_kill)', () => {
+  it('adds kills no source explained, after two polls, to scope other', () => {
+    const h = new Harness();
+    h.ledger.reconcileVmstat(10);
+    h.ledger.reconcileVmstat(11);
+    expect(h.ledger.scopes.other).toBe(0);
+    h.ledger.reconcileVmstat(11);
+    expect(h.ledger.scopes.other).toBe(1);
+    h.ledger.reconcileVmstat(11);
+    expect(h.ledger.scopes.other).toBe(1);
+  });
+
+  it('adds nothing for kills the kernel log explained', () => {
+    const h = new Harness();
+    h.ledger.reconcileVmstat(10);
+    h.kmsg(`/docker/${A}`);
+    h.ledger.reconcileVmstat(11);
+    h.ledger.reconcileVmstat(11);
+    expect(h.ledger.scopes).toEqual({ container: 1, system: 0, other: 0 });
+  });
+});
