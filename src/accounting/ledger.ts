@@ -67,6 +67,13 @@ export interface LedgerSink {
   dirty(entry: ContainerEntry | undefined): void;
 }
 
+/**
+ * Told about each kill when it is counted, and again each time another source adds to it (the kernel-log
+ * record often brings the victim a moment after a cgroup counter or Docker event counted the kill).
+ * Listeners must be quick: they run on the path of every observation.
+ */
+export type KillListener = (record: Readonly<KillRecord>, entry: ContainerEntry | undefined, change: 'counted' | 'updated') => void;
+
 export interface LedgerOptions {
   table: ContainerTable;
   log: Logger;
@@ -108,7 +115,24 @@ export class OomLedger {
   private countedSinceBase = 0;
   private lastExcess = 0;
 
+  private readonly listeners: KillListener[] = [];
+
   constructor(private readonly opts: LedgerOptions) {}
+
+  /** Subscribe to counted and updated kills (the Kubernetes Event writer, `oomwatch events --follow`...). */
+  onKill(listener: KillListener): void {
+    this.listeners.push(listener);
+  }
+
+  private notify(record: KillRecord, entry: ContainerEntry | undefined, change: 'counted' | 'updated'): void {
+    for (const l of this.listeners) {
+      try {
+        l(record, entry, change);
+      } catch (err) {
+        this.opts.log.warn({ err }, 'a kill listener failed');
+      }
+    }
+  }
 
   private now(): number {
     return this.opts.now ? this.opts.now() : Date.now();
@@ -199,7 +223,7 @@ export class OomLedger {
       const existing = this.findRecord(entry.id, (r) => !r.sources.has('cgroup') && inWindow(r.timeMs));
       if (existing) {
         existing.sources.add('cgroup');
-        this.opts.sink?.oomEvent(existing, entry);
+        this.updated(existing, entry);
         continue;
       }
       const anonIndex = this.anonymous.findIndex((r) => inWindow(r.timeMs));
@@ -242,7 +266,7 @@ export class OomLedger {
     );
     if (existing) {
       existing.sources.add('docker');
-      this.opts.sink?.oomEvent(existing, entry);
+      this.updated(existing, entry);
       return;
     }
     const anonIndex = this.anonymous.findIndex(
@@ -409,6 +433,7 @@ export class OomLedger {
     this.countedSinceBase++;
     this.opts.sink?.oomEvent(record, entry);
     this.opts.sink?.dirty(entry);
+    this.notify(record, entry, 'counted');
     this.opts.log.info(
       {
         container: entry?.labels.id,
@@ -448,7 +473,12 @@ export class OomLedger {
       this.scopes.system++;
       existing.scope = 'system';
     }
-    this.opts.sink?.oomEvent(existing, entry);
+    this.updated(existing, entry);
+  }
+
+  private updated(record: KillRecord, entry: ContainerEntry | undefined): void {
+    this.opts.sink?.oomEvent(record, entry);
+    this.notify(record, entry, 'updated');
   }
 
   private addRecent(id: string, record: KillRecord): void {

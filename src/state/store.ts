@@ -119,7 +119,7 @@ export interface StoredOomEvent {
   timeMs: number;
   timeExact: boolean;
   scope: 'container' | 'system' | 'other';
-  trigger?: 'cgroup' | 'system' | 'other';
+  trigger?: 'cgroup' | 'system' | 'other' | 'unknown';
   containerId?: string;
   labels?: ContainerLabels;
   cgroup?: string;
