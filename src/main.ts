@@ -10,6 +10,7 @@ import { SelfMetrics } from './metrics/self';
 import { Poller } from './poller';
 import { buildServer } from './server/server';
 import { loadWebConfig } from './server/web-config';
+import { MemoryEventsWatch } from './sources/memory-events-watch';
 import type { Source } from './sources/source';
 import { OomLedger } from './accounting/ledger';
 import { oomEventsRoute } from './server/oom-events-api';
@@ -82,6 +83,8 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
   persistence.restoreRecentlyGone(Date.now(), config.seriesGraceMs);
   renderer.contribute((w) => ledger.writeFamilies(w));
 
+  const eventsWatch = new MemoryEventsWatch(layout, table, ledger, log.child({ module: 'memory-events-watch' }));
+
   let lastPrune = 0;
   const poller = new Poller({
     layout,
@@ -98,6 +101,7 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
       onPollComplete: (now, dropped) => {
         for (const id of dropped) ledger.forget(id);
         ledger.tick();
+        eventsWatch.sync();
         persistence.afterPoll(now);
         if (now - lastPrune > 3_600_000) {
           lastPrune = now;
@@ -112,7 +116,7 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
   }, 250);
   ledgerTimer.unref();
 
-  const sources: Source[] = [store, poller];
+  const sources: Source[] = [store, eventsWatch, poller];
   for (const s of sources) self.addSource(s);
 
   const app = buildServer({
