@@ -20,7 +20,7 @@ import type { MemorySample, SampleError } from './sample';
  * When the process is out of descriptors (see FdBudget), files are opened, read and closed each time.
  */
 
-type Root = 'memory' | 'pressure';
+export type Root = 'memory' | 'pressure';
 
 interface FileSpec {
   file: string;
@@ -136,6 +136,11 @@ const V2_FILES: FileSpec[] = [
   },
   { file: 'memory.pressure', root: 'pressure', optional: true, apply: applyPressure },
 ];
+
+/** The files read for each container, in read order, and the tree each lives in (memory or pressure). */
+export function filesReadPerContainer(version: 1 | 2): ReadonlyArray<{ file: string; root: Root }> {
+  return (version === 1 ? V1_FILES : V2_FILES).map(({ file, root }) => ({ file, root }));
+}
 
 function applyPressure(s: MemorySample, text: string): Parsed<unknown> {
   const r = parsePressure(text);

@@ -1,0 +1,316 @@
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import {
+  type BenchTree,
+  REPO,
+  cpuMs,
+  createV1Tree,
+  createV2Tree,
+  get,
+  memoryOf,
+  openFds,
+  percentile,
+  removeStaleBenchCgroups,
+  requireRoot,
+  runCleanups,
+  sampleValue,
+  scratch,
+  sleep,
+  softFdLimit,
+  startDaemon,
+  until,
+} from './lib';
+
+/**
+ * `npm run bench`: the cost of polling N containers, next to the physical floor of reading their files.
+ *
+ * For each tree (real v1 cgroups, generated v2 files) and each N it starts the built oomwatch binary on
+ * a tree of exactly N containers and measures, from outside the process:
+ *   - CPU per poll: utime+stime of the process (/proc/PID/stat) over a window, divided by the growth of
+ *     oomwatch_polls_total in that window (so timers, GC and the runtime's idle work are charged to polls);
+ *   - wall time per poll: growth of oomwatch_poll_duration_seconds_sum / _count over the same window;
+ *   - /metrics: p50 and p99 over sequential scrapes from this process (a separate client), and the size;
+ *   - resident memory (VmRSS) after warm-up, after the scrapes, and the high-water mark (VmHWM);
+ *   - the floor: bench/floor.c reading the same files (descriptors kept open, pread at offset 0), CPU
+ *     from getrusage over as many cycles as oomwatch polled, median of three runs.
+ * Nothing is asserted: it prints. Flags: --sizes 100,1000,5000 --trees v1,v2 --interval 100ms
+ * --window SECONDS --scrapes N --node-arg FLAG (repeatable; passed to node before the oomwatch script).
+ */
+
+interface Options {
+  sizes: number[];
+  trees: Array<'v1' | 'v2'>;
+  interval: string;
+  windowS: number;
+  scrapes: number;
+  nodeArgs: string[];
+}
+
+function parseArgs(argv: string[]): Options {
+  const o: Options = {
+    sizes: [100, 1000, 5000],
+    trees: ['v1', 'v2'],
+    interval: '100ms',
+    windowS: 10,
+    scrapes: 200,
+    nodeArgs: [],
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const [flag, inline] = (argv[i] as string).split(/=(.*)/s, 2) as [string, string | undefined];
+    const value = (): string => {
+      const v = inline ?? argv[++i];
+      if (v === undefined) throw new Error(`${flag} needs a value`);
+      return v;
+    };
+    switch (flag) {
+      case '--sizes':
+        o.sizes = value().split(',').map(Number);
+        break;
+      case '--trees':
+        o.trees = value().split(',') as Options['trees'];
+        break;
+      case '--interval':
+        o.interval = value();
+        break;
+      case '--window':
+        o.windowS = Number(value());
+        break;
+      case '--scrapes':
+        o.scrapes = Number(value());
+        break;
+      case '--node-arg':
+        o.nodeArgs.push(value());
+        break;
+      default:
+        throw new Error(`unknown flag ${flag}; see the comment at the top of bench/collector.ts`);
+    }
+  }
+  return o;
+}
+
+interface Floor {
+  files: number;
+  kept_open: number;
+  cycles: number;
+  cpu_us_per_cycle: number;
+  sys_us_per_cycle: number;
+  wall_us_per_cycle: number;
+}
+
+function buildFloor(): string {
+  const bin = path.join(scratch(), 'floor');
+  execFileSync('gcc', ['-O2', '-Wall', '-o', bin, path.join(REPO, 'bench', 'floor.c')], { stdio: 'inherit' });
+  return bin;
+}
+
+function runFloor(bin: string, files: string[], cycles: number): Floor {
+  const list = path.join(scratch(), 'floor-files.txt');
+  fs.writeFileSync(list, files.join('\n') + '\n');
+  const runs: Floor[] = [];
+  for (let i = 0; i < 3; i++) {
+    runs.push(JSON.parse(execFileSync(bin, [list, String(cycles)], { encoding: 'utf8' })) as Floor);
+  }
+  runs.sort((a, b) => a.cpu_us_per_cycle - b.cpu_us_per_cycle);
+  return runs[1] as Floor;
+}
+
+interface Row {
+  tree: string;
+  n: number;
+  fdLimit: number;
+  filesPerCycle: number;
+  keptOpen: number;
+  polls: number;
+  cpuMsPerPoll: number;
+  wallMsPerPoll: number;
+  floorCpuMs: number;
+  floorSysMs: number;
+  floorWallMs: number;
+  scrapeP50: number;
+  scrapeP99: number;
+  scrapeKb: number;
+  series: number;
+  rssWarm: number;
+  rssAfter: number;
+  hwm: number;
+  pollErrors: number;
+}
+
+async function measure(
+  tree: BenchTree,
+  o: Options,
+  floorBin: string,
+  fdLimit: number | undefined,
+): Promise<Row> {
+  const n = tree.containers.length;
+  const daemon = await startDaemon({
+    cgroupRoot: tree.root,
+    interval: o.interval,
+    nodeArgs: o.nodeArgs,
+    ...(fdLimit === undefined ? {} : { fdLimit }),
+  });
+  try {
+    const metrics = async (): Promise<string> => (await get(daemon.port, '/metrics')).body;
+    await until('/readyz', 120_000, async () =>
+      (await get(daemon.port, '/readyz')).status === 200 ? true : undefined,
+    );
+    await until(`oomwatch to see ${n} containers`, 120_000, async () =>
+      sampleValue(await metrics(), 'oomwatch_containers{state="present"}') === n ? true : undefined,
+    );
+    // Warm-up: a few polls so every descriptor is open and the JIT has seen the hot paths.
+    const warmFrom = sampleValue(await metrics(), 'oomwatch_polls_total') ?? 0;
+    await until('warm-up polls', 120_000, async () =>
+      (sampleValue(await metrics(), 'oomwatch_polls_total') ?? 0) >= warmFrom + 10 ? true : undefined,
+    );
+    const warm = memoryOf(daemon.pid);
+
+    // CPU window: the boundary scrapes happen outside the [cpu0, cpu1] interval.
+    const m0 = await metrics();
+    const cpu0 = cpuMs(daemon.pid);
+    const t0 = Date.now();
+    const p0 = sampleValue(m0, 'oomwatch_polls_total') as number;
+    let cpu1 = cpu0;
+    let m1 = m0;
+    for (;;) {
+      await sleep(1000);
+      cpu1 = cpuMs(daemon.pid);
+      m1 = await metrics();
+      const polls = (sampleValue(m1, 'oomwatch_polls_total') as number) - p0;
+      const elapsed = (Date.now() - t0) / 1000;
+      if ((elapsed >= o.windowS && polls >= 50) || elapsed >= o.windowS * 6) break;
+    }
+    const polls = (sampleValue(m1, 'oomwatch_polls_total') as number) - p0;
+    const durSum =
+      (sampleValue(m1, 'oomwatch_poll_duration_seconds_sum') as number) -
+      (sampleValue(m0, 'oomwatch_poll_duration_seconds_sum') as number);
+    const durCount =
+      (sampleValue(m1, 'oomwatch_poll_duration_seconds_count') as number) -
+      (sampleValue(m0, 'oomwatch_poll_duration_seconds_count') as number);
+
+    const times: number[] = [];
+    let body = '';
+    for (let i = 0; i < o.scrapes; i++) {
+      const s = await get(daemon.port, '/metrics');
+      times.push(s.ms);
+      body = s.body;
+    }
+    times.sort((a, b) => a - b);
+    const after = memoryOf(daemon.pid);
+    const fds = openFds(daemon.pid);
+    const limit = softFdLimit(daemon.pid);
+    let pollErrors = 0;
+    for (const m of body.matchAll(/^oomwatch_poll_errors_total\{[^}]*\} (\S+)$/gm))
+      pollErrors += Number(m[1]);
+    const series = body.split('\n').filter((l) => l !== '' && !l.startsWith('#')).length;
+    await daemon.stop();
+
+    const files = tree.files();
+    const floor = runFloor(floorBin, files, Math.max(50, polls));
+    return {
+      tree: tree.kind,
+      n,
+      fdLimit: limit,
+      filesPerCycle: files.length,
+      keptOpen: fds,
+      polls,
+      cpuMsPerPoll: (cpu1 - cpu0) / polls,
+      wallMsPerPoll: (durSum / durCount) * 1000,
+      floorCpuMs: floor.cpu_us_per_cycle / 1000,
+      floorSysMs: floor.sys_us_per_cycle / 1000,
+      floorWallMs: floor.wall_us_per_cycle / 1000,
+      scrapeP50: percentile(times, 50),
+      scrapeP99: percentile(times, 99),
+      scrapeKb: Buffer.byteLength(body) / 1024,
+      series,
+      rssWarm: warm.rssMb,
+      rssAfter: after.rssMb,
+      hwm: after.hwmMb,
+      pollErrors,
+    };
+  } finally {
+    await daemon.stop();
+  }
+}
+
+const COLUMNS: Array<[string, (r: Row) => string]> = [
+  ['tree', (r) => r.tree],
+  ['N', (r) => String(r.n)],
+  ['fd limit', (r) => String(r.fdLimit)],
+  ['files/poll', (r) => String(r.filesPerCycle)],
+  ['fds open', (r) => String(r.keptOpen)],
+  ['polls', (r) => String(r.polls)],
+  ['CPU/poll ms', (r) => r.cpuMsPerPoll.toFixed(2)],
+  ['floor CPU ms', (r) => r.floorCpuMs.toFixed(2)],
+  ['ratio', (r) => (r.cpuMsPerPoll / r.floorCpuMs).toFixed(2)],
+  ['wall/poll ms', (r) => r.wallMsPerPoll.toFixed(2)],
+  ['floor wall ms', (r) => r.floorWallMs.toFixed(2)],
+  ['/metrics p50 ms', (r) => r.scrapeP50.toFixed(2)],
+  ['p99 ms', (r) => r.scrapeP99.toFixed(2)],
+  ['size KiB', (r) => r.scrapeKb.toFixed(0)],
+  ['series', (r) => String(r.series)],
+  ['RSS MB', (r) => r.rssWarm.toFixed(1)],
+  ['RSS after scrapes', (r) => r.rssAfter.toFixed(1)],
+  ['peak RSS', (r) => r.hwm.toFixed(1)],
+  ['poll errors', (r) => String(r.pollErrors)],
+];
+
+function printTable(rows: Row[]): void {
+  const cells = [COLUMNS.map(([h]) => h), ...rows.map((r) => COLUMNS.map(([, f]) => f(r)))];
+  const widths = COLUMNS.map((_, i) => Math.max(...cells.map((c) => (c[i] as string).length)));
+  const line = (c: string[]): string => c.map((v, i) => v.padStart(widths[i] as number)).join('  ');
+  console.log(line(cells[0] as string[]));
+  for (const c of cells.slice(1)) console.log(line(c));
+}
+
+async function main(): Promise<void> {
+  const o = parseArgs(process.argv.slice(2));
+  requireRoot();
+  removeStaleBenchCgroups();
+  const floorBin = buildFloor();
+  const cpuModel =
+    /model name\s*:\s*(.*)/.exec(fs.readFileSync('/proc/cpuinfo', 'latin1'))?.[1] ?? 'unknown CPU';
+  console.log(
+    `oomwatch collector benchmark: node ${process.version}, kernel ${os.release()}, ${os.cpus().length} cores (${cpuModel}), ` +
+      `fd soft limit ${softFdLimit()}, poll interval ${o.interval}${o.nodeArgs.length ? `, node ${o.nodeArgs.join(' ')}` : ''}`,
+  );
+  const rows: Row[] = [];
+  for (const kind of o.trees) {
+    for (const n of o.sizes) {
+      process.stderr.write(`bench: ${kind} tree with ${n} containers...\n`);
+      const tree = kind === 'v1' ? createV1Tree(n) : createV2Tree(n);
+      try {
+        const row = await measure(tree, o, floorBin, undefined);
+        rows.push(row);
+        printTable([row]);
+        // Past the descriptor budget oomwatch opens, reads and closes the remaining files every poll:
+        // measure the same N with a limit high enough to keep every file open, as the deployment can set.
+        const needed = tree.files().length + 1024;
+        if (needed > row.fdLimit) {
+          process.stderr.write(
+            `bench: ${kind} ${n} again with the descriptor limit raised to ${needed}...\n`,
+          );
+          const raised = await measure(tree, o, floorBin, needed);
+          rows.push(raised);
+          printTable([raised]);
+        }
+      } finally {
+        tree.destroy();
+      }
+    }
+  }
+  console.log(
+    '\nSummary (CPU and wall per poll; floor = same files read by bench/floor.c, fds kept open, pread):',
+  );
+  printTable(rows);
+}
+
+main().then(
+  () => runCleanups(),
+  (err: unknown) => {
+    process.stderr.write(`bench: ${(err as Error).stack ?? String(err)}\n`);
+    runCleanups();
+    process.exitCode = 1;
+  },
+);
