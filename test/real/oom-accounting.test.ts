@@ -1,0 +1,203 @@
+import { V1Cgroups, allocateScript, randomHex } from '../helpers/cgroup-v1';
+import { type RunningOomwatch, eventually, startOomwatch } from '../helpers/daemon';
+import { allocateShell, docker, ensureDockerd, ensureTestImage, removeTestContainers, runContainer, waitExit } from '../helpers/docker';
+import { describeIf, hasKmsg, hasV1MemoryCgroup, isRoot } from '../helpers/prereq';
+import { type PromSample, findSamples, valueOf } from '../helpers/prom';
+
+/**
+ * The OOM accounting contract against the real kernel and the real Docker Engine: each kill counted exactly
+ * once, on the right container, whatever the container does next; exits kept apart from kills.
+ */
+const dockerReady = ensureDockerd();
+
+const kills = (samples: PromSample[], name: string): number | undefined =>
+  valueOf(samples, 'oomwatch_container_oom_kills_total', { name });
+const exits = (samples: PromSample[], name: string, code: string, oom: string): number | undefined =>
+  valueOf(samples, 'oomwatch_container_exits_total', { name, exit_code: code, oom_killed: oom });
+
+/** Allocate past a 32 MB limit: the shell is OOM-killed, the container exits 137. */
+const OOM_ARGS = ['--memory=32m', '--memory-swap=32m'];
+const OOM_CMD = allocateShell(100);
+
+describeIf(isRoot(), hasV1MemoryCgroup(), hasKmsg(), dockerReady)('OOM accounting on the real kernel and Docker Engine', () => {
+  let ow: RunningOomwatch;
+  const unique = `acct-${randomHex(6)}`;
+
+  beforeAll(async () => {
+    ensureTestImage();
+    ow = await startOomwatch({ args: ['--cgroup-root', '/sys/fs/cgroup', '--interval', '2', '--kmsg', '/dev/kmsg'] });
+    await eventually(async () => (valueOf(await ow.scrape(), 'oomwatch_source_up', { source: 'docker' }) === 1 ? true : undefined), 15_000, 'docker source up');
+  });
+  afterAll(async () => {
+    await ow?.stop();
+    await removeTestContainers();
+  });
+
+  it('docker run --rm past its limit: exactly one kill and one OOM exit, on /metrics within 2 s', async () => {
+    const name = `${unique}-rm`;
+    const id = await runContainer({ name, rm: true, args: OOM_ARGS, cmd: OOM_CMD });
+    const seen = await eventually(async () => {
+      const s = await ow.scrape();
+      return kills(s, name) === 1 && exits(s, name, '137', 'true') === 1 ? Date.now() : undefined;
+    }, 10_000, 'the kill and the exit on /metrics');
+    await waitForGone(id);
+    // The kill's time is the kernel's own (the kernel-log record), not when oomwatch saw it.
+    const [event] = await oomEvents(ow, name);
+    expect(seen - Date.parse(event?.time ?? '')).toBeLessThan(2000);
+    // Two polls later nothing moved: the kill was not counted again by another source.
+    await sleep(4500);
+    const s = await ow.scrape();
+    expect(kills(s, name)).toBe(1);
+    expect(exits(s, name, '137', 'true')).toBe(1);
+    expect(exits(s, name, '137', 'false')).toBeUndefined();
+    const events = await oomEvents(ow, name);
+    expect(events).toHaveLength(1);
+    expect(events[0]).toMatchObject({ scope: 'container', container: { name }, victim: { comm: 'sh' } });
+    expect(events[0]?.victim?.rss_bytes).toBeGreaterThan(16 * 1024 * 1024);
+  });
+
+  it('a child process OOM-killed while the container lives on: one kill, no exit', async () => {
+    const name = `${unique}-child`;
+    // The main process sleeps; a child allocates past the limit and is the one killed.
+    await runContainer({ name, args: OOM_ARGS, cmd: `(${allocateShell(100)}) & sleep 3600` });
+    await eventually(async () => (kills(await ow.scrape(), name) === 1 ? true : undefined), 15_000, 'the child kill');
+    await sleep(4500);
+    const s = await ow.scrape();
+    expect(kills(s, name)).toBe(1);
+    expect(findSamples(s, 'oomwatch_container_exits_total', { name })).toHaveLength(0);
+    expect(valueOf(s, 'oomwatch_container_memory_usage_bytes', { name })).toBeGreaterThan(0);
+  });
+
+  it('docker kill of a sleeping container: an exit 137 that is not an OOM kill', async () => {
+    const name = `${unique}-kill`;
+    const id = await runContainer({ name, cmd: 'sleep 3600' });
+    await eventually(async () => (kills(await ow.scrape(), name) === 0 ? true : undefined), 10_000, 'the container at 0 kills');
+    await docker('kill', id);
+    await eventually(async () => (exits(await ow.scrape(), name, '137', 'false') === 1 ? true : undefined), 10_000, 'the exit');
+    const s = await ow.scrape();
+    expect(kills(s, name)).toBe(0);
+    expect(exits(s, name, '137', 'true')).toBeUndefined();
+  });
+
+  it('20 containers OOM-killed at once: exactly 20 kills, each on its own container', async () => {
+    const names = Array.from({ length: 20 }, (_, i) => `${unique}-many-${i}`);
+    await Promise.all(names.map((name) => runContainer({ name, args: OOM_ARGS, cmd: `sleep 2; ${OOM_CMD}` })));
+    await eventually(async () => {
+      const s = await ow.scrape();
+      return names.every((n) => kills(s, n) === 1) ? true : undefined;
+    }, 30_000, 'one kill on each of the 20 containers');
+    await sleep(6000);
+    const s = await ow.scrape();
+    for (const n of names) {
+      expect({ name: n, kills: kills(s, n), exits: exits(s, n, '137', 'true') }).toEqual({ name: n, kills: 1, exits: 1 });
+    }
+  });
+
+  it('a process OOM-killed in a memory cgroup that is not a container: scope other, no container changes', async () => {
+    const cg = new V1Cgroups();
+    try {
+      const before = await ow.scrape();
+      const other = valueOf(before, 'oomwatch_oom_kills_total', { scope: 'other' }) as number;
+      const containerKillsBefore = findSamples(before, 'oomwatch_container_oom_kills_total').reduce((a, x) => a + x.value, 0);
+      const dir = cg.make(`oomwatch-test-${randomHex(8)}`, 32 * 1024 * 1024);
+      const { exited } = cg.runIn(dir, allocateScript(100));
+      await exited;
+      const after = await eventually(async () => {
+        const s = await ow.scrape();
+        return (valueOf(s, 'oomwatch_oom_kills_total', { scope: 'other' }) as number) >= other + 1 ? s : undefined;
+      }, 10_000, 'scope other +1');
+      expect(valueOf(after, 'oomwatch_oom_kills_total', { scope: 'other' })).toBe(other + 1);
+      expect(findSamples(after, 'oomwatch_container_oom_kills_total').reduce((a, x) => a + x.value, 0)).toBe(containerKillsBefore);
+    } finally {
+      cg.cleanup();
+    }
+  });
+});
+
+describeIf(isRoot(), hasV1MemoryCgroup(), hasKmsg(), dockerReady)('kills while oomwatch is down, and without the kernel log', () => {
+  afterAll(removeTestContainers);
+
+  it('oomwatch stopped, a container OOM-killed, oomwatch started again: counted, no counter went back', async () => {
+    ensureTestImage();
+    const name = `down-${randomHex(6)}`;
+    const args = ['--cgroup-root', '/sys/fs/cgroup', '--interval', '1', '--kmsg', '/dev/kmsg'];
+    let ow = await startOomwatch({ args });
+    const stateDir = ow.stateDir;
+    const id = await runContainer({ name, args: OOM_ARGS, cmd: `sleep 3; ${OOM_CMD}` });
+    await eventually(async () => (kills(await ow.scrape(), name) === 0 ? true : undefined), 10_000, 'the container at 0');
+    const before = await ow.scrape();
+    expect(await ow.stop()).toBe(0);
+
+    expect(await waitExit(id)).toBe(137); // killed while oomwatch is down
+
+    ow = await startOomwatch({ args, stateDir });
+    try {
+      await eventually(async () => (kills(await ow.scrape(), name) === 1 ? true : undefined), 15_000, 'the kill counted after the restart');
+      await sleep(3000);
+      const after = await ow.scrape();
+      expect(kills(after, name)).toBe(1);
+      expect(exits(after, name, '137', 'true')).toBe(1);
+      // No counter went backwards across the restart.
+      for (const b of before.filter((x) => x.name.endsWith('_total') && x.labels['name'] === name)) {
+        const a = valueOf(after, b.name, b.labels);
+        expect({ series: b.name, value: a }).toEqual({ series: b.name, value: expect.any(Number) });
+        expect(a as number).toBeGreaterThanOrEqual(b.value);
+      }
+      expect(valueOf(after, 'oomwatch_oom_kills_total', { scope: 'container' })).toBeGreaterThanOrEqual(
+        valueOf(before, 'oomwatch_oom_kills_total', { scope: 'container' }) as number,
+      );
+    } finally {
+      await ow.stop();
+    }
+  });
+
+  it('kmsg unavailable: kills still counted from cgroup counters and Docker events; source_up{kmsg} is 0', async () => {
+    ensureTestImage();
+    const ow = await startOomwatch({ args: ['--cgroup-root', '/sys/fs/cgroup', '--interval', '1', '--kmsg', '/nonexistent/kmsg'] });
+    try {
+      await eventually(async () => (valueOf(await ow.scrape(), 'oomwatch_source_up', { source: 'docker' }) === 1 ? true : undefined), 15_000, 'docker up');
+      expect(valueOf(await ow.scrape(), 'oomwatch_source_up', { source: 'kmsg' })).toBe(0);
+      const rm = `nokmsg-rm-${randomHex(6)}`;
+      const kept = `nokmsg-kept-${randomHex(6)}`;
+      await runContainer({ name: rm, rm: true, args: OOM_ARGS, cmd: OOM_CMD });
+      await runContainer({ name: kept, args: OOM_ARGS, cmd: `(${allocateShell(100)}) & sleep 3600` });
+      await eventually(async () => {
+        const s = await ow.scrape();
+        return kills(s, rm) === 1 && kills(s, kept) === 1 ? true : undefined;
+      }, 15_000, 'both kills');
+      await sleep(3000);
+      const s = await ow.scrape();
+      expect(kills(s, rm)).toBe(1);
+      expect(kills(s, kept)).toBe(1);
+      expect(valueOf(s, 'oomwatch_container_cgroup_oom_kills_total', { name: kept })).toBe(1);
+    } finally {
+      await ow.stop();
+    }
+  });
+});
+
+interface ApiEvent {
+  time: string;
+  scope: string;
+  container: { name: string } | null;
+  victim: { comm: string; rss_bytes: number } | null;
+}
+
+async function oomEvents(ow: RunningOomwatch, container: string): Promise<ApiEvent[]> {
+  const res = await fetch(`${ow.url}/api/v1/oom-events?container=${encodeURIComponent(container)}`);
+  return ((await res.json()) as { events: ApiEvent[] }).events;
+}
+
+/** Wait until the container is gone from `docker ps -a` (a --rm container after its exit); returns when. */
+async function waitForGone(id: string): Promise<number> {
+  for (;;) {
+    const out = await docker('ps', '-aq', '--no-trunc', '--filter', `id=${id}`);
+    if (out === '') return Date.now();
+    await sleep(50);
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
