@@ -14,7 +14,11 @@ const common = {
     // chokidar 5 and readdirp 5 ship ES modules only; jest's CommonJS loader needs them transpiled.
     '^.+\\.js$': ['ts-jest', { tsconfig: { allowJs: true, module: 'commonjs', isolatedModules: true } }],
   },
-  transformIgnorePatterns: ['/node_modules/(?!(chokidar|readdirp)/)'],
+  // So do @kubernetes/client-node 1.x and the ES-module-only packages it loads (openid-client,
+  // oauth4webapi, jose); outside jest, Node 20.19+ loads them with require() directly.
+  transformIgnorePatterns: [
+    '/node_modules/(?!(chokidar|readdirp|@kubernetes/client-node|openid-client|oauth4webapi|jose)/)',
+  ],
 };
 
 /** @type {import('jest').Config} */
