@@ -24,6 +24,8 @@ export interface Config {
   nodeName?: string;
   /** Create Kubernetes Events for OOM kills. */
   k8sEvents: boolean;
+  /** Kubeconfig file for the Kubernetes source when not running in a pod (in-cluster config otherwise). */
+  kubeconfig?: string;
 }
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const;
@@ -96,6 +98,13 @@ export function serveFlags(): FlagSpec[] {
       help: 'Kubernetes node name (from the downward API); enables the Kubernetes metadata source when running in a cluster',
     },
     { name: 'k8s-events', type: 'boolean', default: 'true', help: 'Create Kubernetes Events (reason OOMKilling) for OOM kills in pods' },
+    {
+      name: 'kubeconfig',
+      type: 'string',
+      valueName: 'FILE',
+      env: 'KUBECONFIG',
+      help: 'Kubeconfig for the Kubernetes source; without it the in-cluster service account is used when oomwatch runs in a pod',
+    },
   ];
 }
 
@@ -175,6 +184,8 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Con
   if (webConfig !== undefined) config.webConfig = webConfig;
   const nodeName = v['node-name'] as string | undefined;
   if (nodeName) config.nodeName = nodeName;
+  const kubeconfig = v['kubeconfig'] as string | undefined;
+  if (kubeconfig) config.kubeconfig = kubeconfig;
   return Object.freeze(config);
 }
 
