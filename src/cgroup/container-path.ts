@@ -13,7 +13,22 @@
  *                               Guaranteed pods: /kubepods.slice/kubepods-pod<uid_>.slice/...
  *   Kubernetes, cgroupfs driver /kubepods/burstable/pod<uid>/<64hex>  (Guaranteed: /kubepods/pod<uid>/<64hex>)
  *                               CRI-O with cgroupfs: /kubepods/besteffort/pod<uid>/crio-<64hex>
+ *                               (crio-conmon-<64hex> beside it is CRI-O's monitor process, not a container)
+ *   kubelet --cgroup-root       /kubelet/kubepods/...; systemd: /kubelet.slice/kubelet-kubepods.slice/
+ *                                   kubelet-kubepods-burstable.slice/kubelet-kubepods-burstable-pod<uid_>.slice/...
+ *                               (kind and other nested setups; systemd slice names carry the parents' prefix)
  * A path below a container's own cgroup (a process that made a sub-cgroup) belongs to that container.
+ *
+ * What a path cannot tell (the Kubernetes source adds it from the API when it runs):
+ *   - The pod sandbox ("pause" container) has a cgroup in the pod's cgroup just like the workload
+ *     containers. Without the API oomwatch exports it like any container of the pod (empty `container`
+ *     label, a few hundred KiB of memory); with the API it is the pod's container whose id the pod status
+ *     does not list, and it is marked as a sandbox and never exported.
+ *   - A bare id under a pod (cgroupfs driver) is containerd's or cri-dockerd's; it is reported as
+ *     containerd, and corrected from the pod status' `docker://` container id when the API is available.
+ *   - Pod UIDs: API pods have dashed UUIDs; static pods (manifests on the node) have the kubelet's 32-hex
+ *     config hash as UID, written as is (their mirror pod in the API carries it in the annotation
+ *     kubernetes.io/config.mirror).
  */
 
 export type Runtime = 'docker' | 'podman' | 'containerd' | 'cri-o';
@@ -25,15 +40,20 @@ export interface ContainerPath {
   runtime: Runtime;
   /** The container's own cgroup, relative to the controller root, starting with '/'. */
   cgroupPath: string;
-  /** Kubernetes pod UID in its canonical dashed form, when the container belongs to a pod. */
+  /** Kubernetes pod UID as the API shows it (dashed; a static pod's 32-hex hash), when in a pod. */
   podUid?: string;
   qos?: QosClass;
 }
 
 const HEX64 = /^[0-9a-f]{64}$/;
 const SCOPED = /^(docker|libpod|cri-containerd|crio)-([0-9a-f]{64})(?:\.scope)?$/;
-const POD_CGROUPFS = /^pod([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|[0-9a-f-]{32,36})$/;
-const POD_SYSTEMD = /^kubepods(?:-(besteffort|burstable))?-pod([0-9a-f_]{32,36})\.slice$/;
+const POD_CGROUPFS = /^pod([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|[0-9a-f]{32})$/;
+// systemd slice names repeat their parents' names: kubepods-burstable-pod<uid>.slice, or with a kubelet
+// --cgroup-root of /kubelet.slice, kubelet-kubepods-burstable-pod<uid>.slice.
+const KUBEPODS_SYSTEMD = /^(?:[a-z0-9_.]+-)?kubepods\.slice$/;
+const QOS_SYSTEMD = /^(?:[a-z0-9_.]+-)?kubepods-(besteffort|burstable)\.slice$/;
+const POD_SYSTEMD =
+  /^(?:[a-z0-9_.]+-)?kubepods(?:-(besteffort|burstable))?-pod([0-9a-f]{8}_[0-9a-f]{4}_[0-9a-f]{4}_[0-9a-f]{4}_[0-9a-f]{12}|[0-9a-f]{32})\.slice$/;
 
 const RUNTIME_OF_PREFIX: Record<string, Runtime> = {
   docker: 'docker',
@@ -60,7 +80,7 @@ export function containerFromCgroupPath(path: string): ContainerPath | null {
     const seg = segments[i] as string;
     const parent = i > 0 ? segments[i - 1] : undefined;
 
-    if (seg === 'kubepods' || seg === 'kubepods.slice') {
+    if (seg === 'kubepods' || KUBEPODS_SYSTEMD.test(seg)) {
       inKubepods = true;
       qos = 'guaranteed'; // until a QoS level says otherwise: Guaranteed pods sit directly under kubepods
       continue;
@@ -70,19 +90,21 @@ export function containerFromCgroupPath(path: string): ContainerPath | null {
         qos = seg;
         continue;
       }
-      const qm = /^kubepods-(besteffort|burstable)\.slice$/.exec(seg);
+      const qm = QOS_SYSTEMD.exec(seg);
       if (qm) {
         qos = qm[1] as QosClass;
         continue;
       }
       const pc = POD_CGROUPFS.exec(seg);
       if (pc) {
-        podUid = canonicalPodUid(pc[1] as string);
+        podUid = pc[1] as string; // as the API shows it: a dashed UUID, or a static pod's config hash
         continue;
       }
       const ps = POD_SYSTEMD.exec(seg);
       if (ps) {
-        podUid = canonicalPodUid((ps[2] as string).replace(/_/g, '-'));
+        // systemd escapes '-' in a unit name as '_': the UID's dashes come back from underscores.
+        podUid = (ps[2] as string).replace(/_/g, '-');
+        if (ps[1] !== undefined) qos = ps[1] as QosClass;
         continue;
       }
     }
@@ -93,7 +115,8 @@ export function containerFromCgroupPath(path: string): ContainerPath | null {
       return build(scoped[2] as string, RUNTIME_OF_PREFIX[prefix] as Runtime, segments, i, podUid, qos);
     }
     if (HEX64.test(seg)) {
-      // Bare ids: Docker's cgroupfs driver (/docker/<id>) and Kubernetes' cgroupfs driver (pod<uid>/<id>).
+      // Bare ids: Docker's cgroupfs driver (/docker/<id>) and Kubernetes' cgroupfs driver (pod<uid>/<id>,
+      // containerd or cri-dockerd: the path does not say which).
       if (parent === 'docker') return build(seg, 'docker', segments, i, podUid, qos);
       if (podUid !== undefined) return build(seg, 'containerd', segments, i, podUid, qos);
     }
@@ -115,13 +138,6 @@ function build(
     if (qos !== undefined) out.qos = qos;
   }
   return out;
-}
-
-/** Pod UIDs are dashed UUIDs; the systemd driver writes them with underscores, some tools without dashes. */
-function canonicalPodUid(raw: string): string {
-  const hex = raw.replace(/[-_]/g, '');
-  if (!/^[0-9a-f]{32}$/.test(hex)) return raw;
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
 }
 
 /**
