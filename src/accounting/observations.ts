@@ -13,10 +13,17 @@ export interface KernelOomKill {
   timeMs: number;
   /**
    * `system` for a global OOM (`global_oom`, CONSTRAINT_NONE, or an `Out of memory:` prefix), `cgroup` for a
-   * memory-cgroup limit (`oom_memcg=`, `Memory cgroup out of memory:`), `other` for the rest
-   * (cpuset/mempolicy constraints, sysrq, oom_kill_allocating_task).
+   * memory-cgroup limit (`oom_memcg=`, `Memory cgroup out of memory:`), `other` for cpuset and mempolicy
+   * constraints (told apart only by the `oom-kill:` line: without it they read as `system`), `unknown` when
+   * the records that say were lost (a 4.x `Killed process` line has no prefix; its `Kill process` line was
+   * overwritten or never read).
    */
-  trigger: 'system' | 'cgroup' | 'other';
+  trigger: 'system' | 'cgroup' | 'other' | 'unknown';
+  /**
+   * The kernel's `constraint=` (CONSTRAINT_MEMCG, CONSTRAINT_NONE, CONSTRAINT_CPUSET, CONSTRAINT_MEMORY_POLICY)
+   * from the `oom-kill:` line, when that line was printed for this victim (5.0+, not rate-limited).
+   */
+  constraint?: string;
   /** The cgroup whose limit was hit (`oom_memcg=` / "as a result of limit of"), when the record says. */
   oomMemcg?: string;
   /**
@@ -35,8 +42,19 @@ export interface KernelOomKill {
     shmemRssBytes?: number;
     oomScoreAdj?: number;
   };
-  /** Part of a memory.oom.group kill (`Tasks in <memcg> are going to be killed due to memory.oom.group set`). */
+  /**
+   * One of the processes killed after `Tasks in <memcg> are going to be killed due to memory.oom.group set`
+   * (the first victim, killed before that line, is not flagged).
+   */
   groupKill?: boolean;
+  /** The cgroup named by that `Tasks in` line: the victim is in it or below it. Set with groupKill. */
+  groupMemcg?: string;
+  /**
+   * Set when this record reports a pid already reported killed in the same OOM event, with that record's seq.
+   * memory.oom.group kills every task of the group, the first victim included if it has not released its
+   * memory yet: the kernel prints it twice and counts it twice in vmstat `oom_kill` and `memory.events`.
+   */
+  repeatOfSeq?: number;
 }
 
 /** Docker's `oom` event: the container hit an OOM situation (a kill is likely but not certain). */
