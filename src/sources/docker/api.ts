@@ -1,0 +1,56 @@
+import Docker from 'dockerode';
+
+/**
+ * The only Docker Engine API calls oomwatch makes, all read-only: ping, version, container list,
+ * container inspect and the event stream. The Docker source holds this interface, never a full client,
+ * so a call that changes anything (create, kill, stop, exec…) cannot be made from it.
+ */
+export interface ReadOnlyDockerApi {
+  /** `GET /_ping`. */
+  ping(signal: AbortSignal): Promise<void>;
+  /** `GET /version`. */
+  version(signal: AbortSignal): Promise<{ Version?: string; ApiVersion?: string }>;
+  /** `GET /containers/json?all=1`: the raw entries. */
+  listContainers(signal: AbortSignal): Promise<unknown[]>;
+  /** `GET /containers/{id}/json`: the raw body. Rejects with `statusCode` 404 when the container is gone. */
+  inspectContainer(id: string, signal: AbortSignal): Promise<unknown>;
+  /**
+   * `GET /events?filters={"type":["container"]}&since=…`: the open response, a stream of JSON lines.
+   * Aborting `signal` closes it.
+   */
+  containerEvents(since: string | undefined, signal: AbortSignal): Promise<NodeJS.ReadableStream>;
+}
+
+/** The read-only API over a Docker Engine unix socket, through dockerode. */
+export function dockerodeApi(socketPath: string): ReadOnlyDockerApi {
+  // socketPath is always given, so dockerode never falls back to DOCKER_HOST from the environment.
+  // No client-wide timeout: dockerode would apply it to the event stream, which is idle for hours.
+  const docker = new Docker({ socketPath });
+  return {
+    async ping(signal) {
+      // The typings omit the options argument dockerode takes on every call (abortSignal among them).
+      const ping = docker.ping as (opts: { abortSignal: AbortSignal }) => Promise<unknown>;
+      await ping.call(docker, { abortSignal: signal });
+    },
+    async version(signal) {
+      const version = docker.version as (opts: { abortSignal: AbortSignal }) => Promise<unknown>;
+      return (await version.call(docker, { abortSignal: signal })) as {
+        Version?: string;
+        ApiVersion?: string;
+      };
+    },
+    async listContainers(signal) {
+      return (await docker.listContainers({ all: true, abortSignal: signal })) as unknown[];
+    },
+    async inspectContainer(id, signal) {
+      return (await docker
+        .getContainer(id)
+        .inspect({ abortSignal: signal } as Docker.ContainerInspectOptions)) as unknown;
+    },
+    async containerEvents(since, signal) {
+      const opts: Record<string, unknown> = { filters: { type: ['container'] }, abortSignal: signal };
+      if (since !== undefined) opts['since'] = since;
+      return docker.getEvents(opts as Docker.GetEventsOptions);
+    },
+  };
+}
