@@ -90,6 +90,11 @@ export interface DockerSourceOptions {
   requestTimeoutMs?: number;
   /** Inspect calls in flight at once. */
   inspectConcurrency?: number;
+  /**
+   * How long a started container must have run before it is inspected for its pid (default 1 s);
+   * containers that exit sooner are never inspected.
+   */
+  inspectDelayMs?: number;
   /** The API to use instead of dockerode over socketPath (the benchmark's replay server still goes through dockerode). */
   api?: ReadOnlyDockerApi;
 }
@@ -150,6 +155,11 @@ export class DockerSource implements Source {
   private readonly recentKeys = new Set<string>();
   /** Container labels (Config.Labels) as last learnt: tells an `exitCode` label from Docker's attribute. */
   private readonly labels = new Map<string, Record<string, string>>();
+  /** Containers running as far as the stream and the last list tell. */
+  private readonly running = new Set<string>();
+  /** Started containers to inspect once they have run inspectDelayMs (FIFO: one delay for all). */
+  private inspectDue: Array<{ id: string; dueMs: number }> = [];
+  private inspectTimer: NodeJS.Timeout | undefined;
   /** Containers destroyed recently: late inspect results for them are dropped. */
   private readonly destroyed = new Set<string>();
   /** While a list is in flight: containers the stream destroyed or (re)described meanwhile. */
@@ -204,6 +214,9 @@ export class DockerSource implements Source {
     this.abort?.abort();
     if (this.sleepTimer) clearTimeout(this.sleepTimer);
     this.wake?.();
+    if (this.inspectTimer) clearTimeout(this.inspectTimer);
+    this.inspectTimer = undefined;
+    this.inspectDue = [];
     this.queue?.close();
     await this.loop?.catch(() => undefined);
     this.isUp = false;
@@ -366,15 +379,18 @@ export class DockerSource implements Source {
           );
         }
         this.destroyed.delete(e.id);
+        this.running.add(e.id);
         this.call('onStart', () => l.onStart?.(at));
-        // The pid (and, for a legacy event, everything else) needs inspect.
-        this.queueInspect(e.id);
+        // The pid (and, for a legacy event, everything else) needs inspect, once the container has
+        // lived a little: the short-lived ones, which are most of a busy host's churn, never cost one.
+        this.scheduleInspect(e.id);
         return;
       }
       case 'oom':
         this.call('onOom', () => l.onOom?.(at));
         return;
       case 'die':
+        this.running.delete(e.id);
         if (e.exitCode !== undefined) {
           this.call('onDie', () =>
             l.onDie?.({ ...at, exitCode: e.exitCode as number, exitCodeFrom: 'event' }),
@@ -385,6 +401,7 @@ export class DockerSource implements Source {
         return;
       case 'destroy':
         this.labels.delete(e.id);
+        this.running.delete(e.id);
         this.destroyed.add(e.id);
         if (this.destroyed.size > RECENT_KEYS)
           this.destroyed.delete(this.destroyed.values().next().value as string);
@@ -418,16 +435,49 @@ export class DockerSource implements Source {
         if (!listing.touched.has(c.Id)) this.labels.set(c.Id, c.Labels ?? {});
         const meta = metadataFromList(c, this.allow);
         this.call('onMetadata', () => this.opts.listener.onMetadata?.(c.Id, meta));
-        if (c.State === 'running' || c.State === 'restarting' || c.State === 'paused')
+        if (c.State === 'running' || c.State === 'restarting' || c.State === 'paused') {
+          this.running.add(c.Id);
           this.queueInspect(c.Id);
+        } else if (!listing.touched.has(c.Id)) {
+          this.running.delete(c.Id);
+        }
       }
       // Labels of containers removed while the stream was down.
       for (const id of this.labels.keys())
         if (!ids.has(id) && !listing.touched.has(id)) this.labels.delete(id);
+      for (const id of this.running) if (!ids.has(id) && !listing.touched.has(id)) this.running.delete(id);
       this.call('onInventory', () => this.opts.listener.onInventory?.(ids, atMs));
     } finally {
       this.listing = undefined;
     }
+  }
+
+  /** Inspect a started container after inspectDelayMs, if it still runs then. Constant time. */
+  private scheduleInspect(id: string): void {
+    this.inspectDue.push({ id, dueMs: Date.now() + (this.opts.inspectDelayMs ?? 1000) });
+    if (this.inspectTimer === undefined) this.armInspectTimer();
+  }
+
+  private armInspectTimer(): void {
+    const next = this.inspectDue[0];
+    if (next === undefined || this.stopped) {
+      this.inspectTimer = undefined;
+      return;
+    }
+    this.inspectTimer = setTimeout(
+      () => {
+        const now = Date.now();
+        let i = 0;
+        for (; i < this.inspectDue.length && (this.inspectDue[i] as { dueMs: number }).dueMs <= now; i++) {
+          const { id } = this.inspectDue[i] as { id: string };
+          if (this.running.has(id)) this.queueInspect(id);
+        }
+        this.inspectDue.splice(0, i);
+        this.armInspectTimer();
+      },
+      Math.max(0, next.dueMs - Date.now()),
+    );
+    this.inspectTimer.unref?.();
   }
 
   private queueInspect(id: string): void {
