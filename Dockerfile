@@ -1,0 +1,84 @@
+# oomwatch: exact container OOM-kill counts and container memory for Prometheus, one per host.
+#
+#   docker build -t oomwatch .
+#
+# BUILDER_IMAGE and BASE_IMAGE are any Debian bookworm image with Node.js 24 installed under /usr/local
+# (the official node images are); the builder also needs python3, make and g++, because better-sqlite3
+# is compiled here against the exact Node.js of the runtime image. The test suite builds both bases
+# locally (test/helpers/image.ts) and this file unchanged.
+#
+# Run it next to the containers it watches (least privilege that works; see below):
+#
+#   docker run -d --name oomwatch --restart unless-stopped \
+#     --cap-drop ALL --cap-add SYSLOG --security-opt no-new-privileges \
+#     --read-only --tmpfs /tmp \
+#     -v /sys/fs/cgroup:/host/sys/fs/cgroup:ro \
+#     -v /proc:/host/proc:ro \
+#     -v /var/run/docker.sock:/var/run/docker.sock:ro \
+#     --device /dev/kmsg:/dev/kmsg:r \
+#     -v oomwatch-state:/var/lib/oomwatch \
+#     -p 9797:9797 \
+#     oomwatch
+#
+# The mounts, one per line as "kind host-path container-path mode purpose"; deploy/compose and the
+# Kubernetes DaemonSet use the same paths and test/deploy checks that they do:
+#
+# mount:  bind   /sys/fs/cgroup        /host/sys/fs/cgroup   ro  host cgroup tree (v1, v2 or hybrid), read at every poll
+# mount:  bind   /proc                 /host/proc            ro  /proc/vmstat oom_kill (every kill on the host) and the boot id
+# mount:  bind   /var/run/docker.sock  /var/run/docker.sock  ro  Docker events and container names (read-only API calls only)
+# mount:  device /dev/kmsg             /dev/kmsg             r   kernel log: each OOM kill with its victim, even for docker run --rm
+# mount:  volume oomwatch-state        /var/lib/oomwatch     rw  --state-dir: counters, cursors and the OOM event log across restarts
+#
+# Privileges, as tried on Docker Engine 20.10 with cgroup v1 (test/real/deploy-image.test.ts):
+# - Nothing beyond the mounts above is needed for the cgroup tree, /proc and the Docker socket: oomwatch
+#   runs as root (uid 0 owns those files and the socket), with every capability dropped.
+# - /dev/kmsg needs the device passed in (--device adds it to the container's device cgroup; a plain
+#   bind mount of /dev/kmsg is refused with EPERM) and CAP_SYSLOG when the host sets
+#   kernel.dmesg_restrict=1 (Debian and Ubuntu do). Without it oomwatch still counts kills from the
+#   cgroup counters and Docker events, but loses the victim and kills of containers removed at once.
+# - --privileged works too and is the short recipe:
+#     docker run -d --name oomwatch --privileged -v /sys/fs/cgroup:/host/sys/fs/cgroup:ro -v /proc:/host/proc:ro \
+#       -v /var/run/docker.sock:/var/run/docker.sock:ro -v oomwatch-state:/var/lib/oomwatch -p 9797:9797 oomwatch
+#   (a privileged container sees the host's /dev, /dev/kmsg included, and has every capability).
+# - Docker before 25 makes only the top of a ":ro" bind mount read-only: the cgroup v1 controller
+#   mounts under /host/sys/fs/cgroup stay writable for uid 0. On Docker 25 and later use
+#   --mount type=bind,src=/sys/fs/cgroup,dst=/host/sys/fs/cgroup,readonly,bind-recursive=readonly.
+#
+# oomwatch is PID 1 (no npm, no shell in between) and handles SIGTERM itself: it stops its sources,
+# writes its state and exits 0 within 10 s, well inside docker stop's default grace period. It starts no
+# child processes, so it needs no init to reap them.
+
+ARG BUILDER_IMAGE=node:24-bookworm
+ARG BASE_IMAGE=node:24-bookworm-slim
+
+FROM ${BUILDER_IMAGE} AS build
+# node-gyp builds better-sqlite3 against this image's own Node.js headers: no download of headers or of a
+# prebuilt binary, so the module always matches the Node.js it runs on.
+ENV npm_config_nodedir=/usr/local \
+    npm_config_build_from_source=true \
+    npm_config_update_notifier=false
+WORKDIR /src
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json ./
+COPY src ./src
+RUN npm run build \
+ && npm prune --omit=dev --no-audit --no-fund \
+ && node -e "require('better-sqlite3')(':memory:').close()"
+
+FROM ${BASE_IMAGE}
+LABEL org.opencontainers.image.title="oomwatch" \
+      org.opencontainers.image.description="Container OOM-kill and memory exporter for Prometheus" \
+      org.opencontainers.image.licenses="Apache-2.0"
+ENV NODE_ENV=production
+WORKDIR /app
+COPY --from=build /src/package.json ./package.json
+COPY --from=build /src/node_modules ./node_modules
+COPY --from=build /src/dist ./dist
+COPY deploy/docker/healthcheck.js ./healthcheck.js
+VOLUME /var/lib/oomwatch
+EXPOSE 9797
+STOPSIGNAL SIGTERM
+HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 CMD ["node", "/app/healthcheck.js"]
+ENTRYPOINT ["node", "/app/dist/cli.js"]
+CMD ["serve", "--listen", "0.0.0.0:9797", "--cgroup-root", "/host/sys/fs/cgroup", "--proc-root", "/host/proc", "--docker-socket", "/var/run/docker.sock", "--kmsg", "/dev/kmsg", "--state-dir", "/var/lib/oomwatch"]
