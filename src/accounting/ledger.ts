@@ -57,6 +57,16 @@ export interface KillRecord {
   usageBytes?: number;
   limitBytes?: number;
   sources: Set<KillSource>;
+  /**
+   * When oomwatch learned of it. Windows close by this clock, not by the kill's own time: records replayed
+   * from the kernel log or Docker after a restart are old, yet must still meet the cgroup counters.
+   */
+  receivedMs: number;
+  /**
+   * Not a kill of its own: the kernel reported (and counted, in vmstat and memory.events) the same process
+   * twice in one memory.oom.group kill. Kept only so that the counters' extra increment confirms it.
+   */
+  repeatOf?: string;
 }
 
 /** Where the ledger writes what it counts (the state store; a no-op in tests that do not persist). */
@@ -72,7 +82,11 @@ export interface LedgerSink {
  * record often brings the victim a moment after a cgroup counter or Docker event counted the kill).
  * Listeners must be quick: they run on the path of every observation.
  */
-export type KillListener = (record: Readonly<KillRecord>, entry: ContainerEntry | undefined, change: 'counted' | 'updated') => void;
+export type KillListener = (
+  record: Readonly<KillRecord>,
+  entry: ContainerEntry | undefined,
+  change: 'counted' | 'updated',
+) => void;
 
 export interface LedgerOptions {
   table: ContainerTable;
@@ -154,12 +168,20 @@ export class OomLedger {
       victim: k.victim,
       groupKill: k.groupKill === true,
       sources: new Set(['kmsg']),
+      receivedMs: this.now(),
     };
-    if (k.taskMemcg !== undefined) record.cgroup = k.taskMemcg;
+    // memory.oom.group members are printed without their own cgroup: they are in (or below) the group's.
+    const memcg = k.taskMemcg ?? k.groupMemcg;
+    if (memcg !== undefined) record.cgroup = memcg;
+
+    if (k.repeatOfSeq !== undefined) {
+      this.absorbRepeat(record, `kmsg:${k.bootId}:${k.repeatOfSeq}`);
+      return;
+    }
 
     let entry: ContainerEntry | undefined;
-    if (k.taskMemcg !== undefined) {
-      const cp = containerFromCgroupPath(k.taskMemcg);
+    if (memcg !== undefined) {
+      const cp = containerFromCgroupPath(memcg);
       if (cp === null) {
         this.commit(record, undefined); // a cgroup that is not a container: scope other (or system)
         return;
@@ -181,6 +203,7 @@ export class OomLedger {
       }
       const unconfirmed = this.findAcrossContainers(
         (r) =>
+          r.repeatOf === undefined &&
           !r.sources.has('kmsg') &&
           r.sources.has('cgroup') &&
           Math.abs(r.timeMs - k.timeMs) <= this.opts.matchWindowMs,
@@ -195,7 +218,10 @@ export class OomLedger {
 
     const existing = this.findRecord(
       entry.id,
-      (r) => !r.sources.has('kmsg') && Math.abs(r.timeMs - k.timeMs) <= this.opts.matchWindowMs,
+      (r) =>
+        r.repeatOf === undefined &&
+        !r.sources.has('kmsg') &&
+        Math.abs(r.timeMs - k.timeMs) <= this.opts.matchWindowMs,
     );
     if (existing) {
       this.enrich(existing, record, entry);
@@ -223,7 +249,7 @@ export class OomLedger {
       const existing = this.findRecord(entry.id, (r) => !r.sources.has('cgroup') && inWindow(r.timeMs));
       if (existing) {
         existing.sources.add('cgroup');
-        this.updated(existing, entry);
+        if (existing.repeatOf === undefined) this.updated(existing, entry);
         continue;
       }
       const anonIndex = this.anonymous.findIndex((r) => inWindow(r.timeMs));
@@ -240,6 +266,7 @@ export class OomLedger {
         scope: 'container',
         groupKill: false,
         sources: new Set(['cgroup']),
+        receivedMs: this.now(),
       };
       if (entry.path) record.cgroup = entry.path.cgroupPath;
       const docker = this.takePendingDocker((p) => p.containerId === entry.id && inWindow(p.timeMs));
@@ -262,7 +289,10 @@ export class OomLedger {
 
     const existing = this.findRecord(
       entry.id,
-      (r) => !r.sources.has('docker') && Math.abs(r.timeMs - ev.timeMs) <= this.opts.matchWindowMs,
+      (r) =>
+        r.repeatOf === undefined &&
+        !r.sources.has('docker') &&
+        Math.abs(r.timeMs - ev.timeMs) <= this.opts.matchWindowMs,
     );
     if (existing) {
       existing.sources.add('docker');
@@ -313,7 +343,7 @@ export class OomLedger {
 
     const stillAnonymous: KillRecord[] = [];
     for (const r of this.anonymous) {
-      if (now - r.timeMs > window)
+      if (now - r.receivedMs > window)
         this.commit(r, undefined); // nobody claimed it: a kill outside containers
       else stillAnonymous.push(r);
     }
@@ -347,7 +377,7 @@ export class OomLedger {
     this.pendingDies = stillDying;
 
     for (const [id, records] of this.recent) {
-      const kept = records.filter((r) => now - r.timeMs <= window * 4);
+      const kept = records.filter((r) => now - r.receivedMs <= window * 4);
       if (kept.length === 0) this.recent.delete(id);
       else if (kept.length !== records.length) this.recent.set(id, kept);
     }
@@ -455,6 +485,7 @@ export class OomLedger {
       scope: 'container',
       groupKill: false,
       sources: new Set(['docker']),
+      receivedMs: this.now(),
     };
     this.commit(record, entry);
   }
@@ -479,6 +510,21 @@ export class OomLedger {
   private updated(record: KillRecord, entry: ContainerEntry | undefined): void {
     this.opts.sink?.oomEvent(record, entry);
     this.notify(record, entry, 'updated');
+  }
+
+  /**
+   * memory.oom.group kills every task of the group, the first victim included when it has not released its
+   * memory yet: the kernel then prints and counts that process twice. One process, one kill; the record stays,
+   * uncounted, for the cgroup counter's second increment to confirm.
+   */
+  private absorbRepeat(record: KillRecord, originalKey: string): void {
+    let containerId: string | undefined;
+    for (const [id, records] of this.recent) if (records.some((r) => r.key === originalKey)) containerId = id;
+    if (containerId === undefined && record.cgroup !== undefined)
+      containerId = containerFromCgroupPath(record.cgroup)?.id;
+    record.repeatOf = originalKey;
+    this.countedSinceBase++; // /proc/vmstat counted it again too
+    if (containerId !== undefined) this.addRecent(containerId, record);
   }
 
   private addRecent(id: string, record: KillRecord): void {

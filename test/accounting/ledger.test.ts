@@ -144,6 +144,65 @@ describe('kernel log', () => {
     expect(h.recordsOf(A).every((r) => r.groupKill && r.sources.has('cgroup'))).toBe(true);
   });
 
+  it('counts a process the kernel reports twice in one memory.oom.group kill once, as it killed one process', () => {
+    const h = new Harness();
+    const a = h.container(A);
+    h.cgroup(a, 0);
+    h.advance(100);
+    // The first victim (seq 1), then every task of the group: the first victim again, and two more.
+    h.ledger.onKernelKill({
+      bootId: 'g',
+      seq: 1,
+      timeMs: h.now,
+      trigger: 'cgroup',
+      taskMemcg: `/docker/${A}`,
+      victim: { pid: 10, comm: 'a' },
+    });
+    const group = { trigger: 'cgroup' as const, groupKill: true, groupMemcg: `/docker/${A}` };
+    h.ledger.onKernelKill({
+      bootId: 'g',
+      seq: 3,
+      timeMs: h.now,
+      ...group,
+      repeatOfSeq: 1,
+      taskMemcg: `/docker/${A}`,
+      victim: { pid: 10, comm: 'a' },
+    });
+    h.ledger.onKernelKill({ bootId: 'g', seq: 4, timeMs: h.now, ...group, victim: { pid: 11, comm: 'b' } });
+    h.ledger.onKernelKill({ bootId: 'g', seq: 5, timeMs: h.now, ...group, victim: { pid: 12, comm: 'c' } });
+    h.advance(500);
+    h.cgroup(a, 4); // memory.events counts the repeated victim twice
+    h.ledger.reconcileVmstat(0);
+    h.advance(10_000);
+    expect(h.kills(A)).toBe(3);
+    expect(
+      h
+        .recordsOf(A)
+        .map((r) => r.victim?.comm)
+        .sort(),
+    ).toEqual(['a', 'b', 'c']);
+    expect(h.ledger.scopes).toEqual({ container: 3, system: 0, other: 0 });
+  });
+
+  it('matches kernel records replayed after a restart with the cgroup counter, however old the kill', () => {
+    const h = new Harness();
+    const killedAt = h.now - 3_600_000; // an hour ago, while oomwatch was down
+    h.ledger.onKernelKill({
+      bootId: 'r',
+      seq: 9,
+      timeMs: killedAt,
+      trigger: 'cgroup',
+      taskMemcg: `/docker/${A}`,
+      victim: { pid: 5, comm: 'sh' },
+    });
+    h.advance(300); // the first poll after the start
+    const a = h.container(A);
+    h.cgroup(a, 1);
+    h.advance(10_000);
+    expect(h.kills(A)).toBe(1);
+    expect(h.recordsOf(A)[0]?.timeMs).toBe(killedAt);
+  });
+
   it('attributes a system OOM to the container of its victim, in scope system', () => {
     const h = new Harness();
     const a = h.container(A);
