@@ -157,8 +157,9 @@ export class Poller implements Source {
     }
     for (const e of result.errors) this.reportError(entry, e);
     const s = result.sample;
-    // Usage and limit are the core of every series: without them the gauges are dropped, counters kept.
-    entry.sample = s.usage !== undefined && s.limit !== undefined ? s : undefined;
+    // A file that failed leaves only its own fields out of the sample, so only its series are dropped.
+    entry.sample = s;
+    if (result.recreated) restartCounters(entry);
     const previousReadMs = entry.lastReadMs;
     entry.lastReadMs = s.readAtMs;
     if (s.oomKills !== undefined) {
@@ -193,5 +194,22 @@ export class Poller implements Source {
 
   private forgetErrors(id: string): void {
     for (const key of this.loggedErrors) if (key.startsWith(`${id}\0`)) this.loggedErrors.delete(key);
+  }
+}
+
+/**
+ * The cgroup was removed and created again at the same path between two polls (a container restarted under
+ * the same id, faster than the poll interval): the kernel's counters count from 0 again, so the next reading
+ * is added whole to the totals instead of being compared with the old cgroup's last value.
+ */
+function restartCounters(entry: ContainerEntry): void {
+  for (const c of [
+    entry.cgroupOomKills,
+    entry.limitHits,
+    entry.highEvents,
+    entry.pressureSomeUs,
+    entry.pressureFullUs,
+  ]) {
+    if (c.lastRaw !== undefined) c.reset();
   }
 }

@@ -8,7 +8,8 @@ import { type ContainerPath, containerFromCgroupPath, mayHoldContainers } from '
  * A container's own directory is never descended into (its sub-cgroups are part of it), so the walk reads
  * only the directories that hold containers: on a host with thousands of containers this is a few dozen
  * readdir calls. A directory's link count is 2 plus its number of sub-directories (cgroupfs keeps it so, like
- * ext4 and tmpfs), so a leaf cgroup such as a system service costs one stat, not a readdir. Directories that vanish during the walk (normal churn) are skipped.
+ * ext4 and tmpfs), so a leaf cgroup such as a system service costs one stat, not a readdir. Directories that
+ * vanish during the walk (normal churn) are skipped.
  */
 export function discoverContainers(memoryRoot: string, maxDepth = 8): Map<string, ContainerPath> {
   const found = new Map<string, ContainerPath>();
@@ -16,13 +17,22 @@ export function discoverContainers(memoryRoot: string, maxDepth = 8): Map<string
   return found;
 }
 
-function walk(root: string, rel: string, depth: number, maxDepth: number, found: Map<string, ContainerPath>): void {
+function walk(
+  root: string,
+  rel: string,
+  depth: number,
+  maxDepth: number,
+  found: Map<string, ContainerPath>,
+): void {
   let entries: fs.Dirent[];
   try {
     entries = fs.readdirSync(rel === '' ? root : path.join(root, rel), { withFileTypes: true });
   } catch {
     return; // removed while walking, or unreadable: the poll's error accounting covers containers, not slices
   }
+  // Sorted so that containers are listed in the same order on every host, whatever order the filesystem
+  // returns entries in (node_exporter does the same): a scrape diff shows changes, not reshuffles.
+  entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   for (const entry of entries) {
     if (!entry.isDirectory()) continue;
     const childRel = `${rel}/${entry.name}`;
@@ -32,7 +42,11 @@ function walk(root: string, rel: string, depth: number, maxDepth: number, found:
       if (container.cgroupPath === childRel && !found.has(container.id)) found.set(container.id, container);
       continue;
     }
-    if (depth + 1 < maxDepth && mayHoldContainers(entry.name) && hasSubdirectories(path.join(root, childRel))) {
+    if (
+      depth + 1 < maxDepth &&
+      mayHoldContainers(entry.name) &&
+      hasSubdirectories(path.join(root, childRel))
+    ) {
       walk(root, childRel, depth + 1, maxDepth, found);
     }
   }
@@ -40,7 +54,9 @@ function walk(root: string, rel: string, depth: number, maxDepth: number, found:
 
 function hasSubdirectories(dir: string): boolean {
   try {
-    return fs.statSync(dir).nlink > 2;
+    // Exactly 2 means no sub-directory. Filesystems that do not count directory links (btrfs reports 1,
+    // as do some overlay and network filesystems a fixture tree may sit on) say nothing: look inside.
+    return fs.statSync(dir).nlink !== 2;
   } catch {
     return false;
   }

@@ -33,6 +33,7 @@ interface FileSpec {
 /** Values that only make sense combined with others, resolved after all files are read. */
 interface Scratch {
   memswLimit?: number;
+  memswFailcnt?: number;
 }
 
 const setField =
@@ -46,7 +47,12 @@ const setField =
 const V1_FILES: FileSpec[] = [
   { file: 'memory.usage_in_bytes', root: 'memory', optional: false, apply: setField('usage', parseCount) },
   { file: 'memory.limit_in_bytes', root: 'memory', optional: false, apply: setField('limit', parseLimit) },
-  { file: 'memory.soft_limit_in_bytes', root: 'memory', optional: true, apply: setField('reservation', parseLimit) },
+  {
+    file: 'memory.soft_limit_in_bytes',
+    root: 'memory',
+    optional: true,
+    apply: setField('reservation', parseLimit),
+  },
   { file: 'memory.max_usage_in_bytes', root: 'memory', optional: true, apply: setField('peak', parseCount) },
   {
     file: 'memory.memsw.limit_in_bytes',
@@ -86,6 +92,19 @@ const V1_FILES: FileSpec[] = [
     },
   },
   { file: 'memory.failcnt', root: 'memory', optional: true, apply: setField('limitHits', parseCount) },
+  {
+    // With swap accounting the kernel charges memory+swap first: a charge that fails there counts in
+    // memsw.failcnt and never reaches the memory counter, so a limit without swap allowance
+    // (docker --memory-swap equal to --memory) is hit without memory.failcnt moving.
+    file: 'memory.memsw.failcnt',
+    root: 'memory',
+    optional: true,
+    apply: (_s, text, scratch) => {
+      const r = parseCount(text);
+      if (r.ok) scratch.memswFailcnt = r.value;
+      return r;
+    },
+  },
   { file: 'memory.pressure', root: 'pressure', optional: true, apply: applyPressure },
 ];
 
@@ -199,7 +218,7 @@ function preadAll(fd: number): string {
     shared = bigger;
     total += fs.readSync(fd, shared, total, shared.length - total, total);
   }
-  return shared.toString("latin1", 0, total);
+  return shared.toString('latin1', 0, total);
 }
 
 function isGone(err: unknown): boolean {
@@ -210,6 +229,11 @@ function isGone(err: unknown): boolean {
 export interface ReadResult {
   /** The cgroup no longer exists: the container is gone (normal churn, not an error). */
   vanished: boolean;
+  /**
+   * The cgroup was removed and created again at the same path since the last read (a container restarted
+   * under the same id): its counters start again from 0. Seen as kept descriptors going stale.
+   */
+  recreated: boolean;
   sample: MemorySample;
   errors: SampleError[];
 }
@@ -218,6 +242,8 @@ export class CgroupReader {
   private readonly specs: FileSpec[];
   private readonly fds: number[];
   private readonly dirs: Record<Root, string | undefined>;
+  /** A kept descriptor went stale during this read and the file opened again: a new cgroup at the path. */
+  private reopenedStale = false;
 
   constructor(
     layout: CgroupLayout,
@@ -250,7 +276,10 @@ export class CgroupReader {
         text = this.readFileReopening(i, file);
       } catch (err) {
         if (isGone(err)) {
-          if (!fs.existsSync(this.dirs.memory as string)) return { vanished: true, sample, errors: [] };
+          if (!fs.existsSync(this.dirs.memory as string)) {
+            this.reopenedStale = false;
+            return { vanished: true, recreated: false, sample, errors: [] };
+          }
           if (spec.optional) {
             this.fds[i] = ABSENT;
             continue;
@@ -259,7 +288,11 @@ export class CgroupReader {
           continue;
         }
         const e = err as NodeJS.ErrnoException;
-        errors.push({ file: spec.file, kind: 'read', message: `cannot read ${file}: ${e.code ?? e.message}` });
+        errors.push({
+          file: spec.file,
+          kind: 'read',
+          message: `cannot read ${file}: ${e.code ?? e.message}`,
+        });
         this.closeOne(i);
         continue;
       }
@@ -267,7 +300,9 @@ export class CgroupReader {
       if (!parsed.ok) errors.push({ file: spec.file, kind: 'parse', message: `${file}: ${parsed.error}` });
     }
     derive(sample, scratch);
-    return { vanished: false, sample, errors };
+    const recreated = this.reopenedStale;
+    this.reopenedStale = false;
+    return { vanished: false, recreated, sample, errors };
   }
 
   /**
@@ -281,7 +316,9 @@ export class CgroupReader {
     } catch (err) {
       if (!hadDescriptor || !isGone(err)) throw err;
       this.closeOne(i);
-      return this.readFile(i, file);
+      const text = this.readFile(i, file);
+      this.reopenedStale = true;
+      return text;
     }
   }
 
@@ -333,6 +370,10 @@ function derive(sample: MemorySample, scratch: Scratch): void {
   if (sample.usage !== undefined && sample.stat !== undefined) {
     // Working set as the kubelet and cAdvisor define it: what the kernel cannot drop without swapping.
     sample.workingSet = Math.max(0, sample.usage - sample.stat.inactiveFile);
+  }
+  if (sample.limitHits !== undefined && scratch.memswFailcnt !== undefined) {
+    // Each failed charge counts in exactly one of the two counters (memory+swap is tried first).
+    sample.limitHits += scratch.memswFailcnt;
   }
   if (scratch.memswLimit !== undefined && sample.limit !== undefined) {
     // v1's memsw limit covers memory plus swap; the swap allowance alone is the difference.

@@ -15,7 +15,8 @@ export interface ContainerFamily {
   value(e: ContainerEntry): number | undefined;
 }
 
-const finite = (v: number | undefined): number | undefined => (v !== undefined && Number.isFinite(v) ? v : undefined);
+const finite = (v: number | undefined): number | undefined =>
+  v !== undefined && Number.isFinite(v) ? v : undefined;
 const flag = (v: boolean | undefined): number | undefined => (v === undefined ? undefined : v ? 1 : 0);
 
 export const CONTAINER_FAMILIES: readonly ContainerFamily[] = [
@@ -144,7 +145,7 @@ export const CONTAINER_FAMILIES: readonly ContainerFamily[] = [
   {
     name: 'oomwatch_container_memory_limit_hits_total',
     type: 'counter',
-    help: 'Times usage hit the memory limit (v1 memory.failcnt, v2 memory.events max).',
+    help: 'Times usage hit the memory limit (v1 memory.failcnt plus memory.memsw.failcnt, v2 memory.events max).',
     value: (e) => (e.limitHits.lastRaw === undefined ? undefined : e.limitHits.total),
   },
   {
@@ -184,7 +185,11 @@ export function writeContainerFamilies(w: ExpositionWriter, entries: readonly Co
   for (const e of entries) {
     for (const [key, count] of e.exits) {
       if (!header) {
-        w.family(EXITS, 'counter', 'Container exits by exit code and whether the container was OOM-killed during that run (137 without an OOM kill is a SIGKILL such as docker kill or a stop timeout).');
+        w.family(
+          EXITS,
+          'counter',
+          'Container exits by exit code and whether the container was OOM-killed during that run (137 without an OOM kill is a SIGKILL such as docker kill or a stop timeout).',
+        );
         header = true;
       }
       const [code, oom] = key.split('|');
@@ -196,7 +201,11 @@ export function writeContainerFamilies(w: ExpositionWriter, entries: readonly Co
   for (const e of entries) {
     if (!e.present) continue;
     if (!header) {
-      w.family('oomwatch_container_info', 'gauge', 'Always 1: one series per container with its runtime, pod UID and the allow-listed container labels (label_<name>).');
+      w.family(
+        'oomwatch_container_info',
+        'gauge',
+        'Always 1: one series per container with its runtime, pod UID and the allow-listed container labels (label_<name>).',
+      );
       header = true;
     }
     w.sample('oomwatch_container_info', e.infoLabelText, 1);

@@ -4,6 +4,17 @@ import { type ExpositionWriter, type FamilyType, renderLabels } from './expositi
 import { VERSION, REVISION } from '../version';
 
 /**
+ * prom-client's default metrics include three gauges named like counters (`_total`), which Prometheus'
+ * linter (`promtool check metrics`) rejects and OpenMetrics reserves for counters. Their values are the sums
+ * of the per-type gauges that are exported (nodejs_active_handles{type} and the like), so nothing is lost.
+ */
+const NOT_EXPORTED = new Set([
+  'nodejs_active_handles_total',
+  'nodejs_active_requests_total',
+  'nodejs_active_resources_total',
+]);
+
+/**
  * oomwatch's own health: build info, poll timing and errors, per-source up, and the process metrics.
  * These live in a private prom-client registry and are rendered through ExpositionWriter, so the same
  * objects serve both exposition formats (prom-client renames counters in place when asked for OpenMetrics).
@@ -16,7 +27,9 @@ export class SelfMetrics {
   readonly lastPoll: client.Gauge;
   private readonly sources: Source[] = [];
 
-  constructor(opts: { processMetrics?: boolean; containerCounts?: () => { present: number; gone: number } } = {}) {
+  constructor(
+    opts: { processMetrics?: boolean; containerCounts?: () => { present: number; gone: number } } = {},
+  ) {
     const registers = [this.registry];
     new client.Gauge({
       name: 'oomwatch_build_info',
@@ -36,8 +49,13 @@ export class SelfMetrics {
       labelNames: ['kind'],
       registers,
     });
-    for (const kind of ['read', 'parse', 'missing_file', 'fd_limit', 'discovery']) this.pollErrors.inc({ kind }, 0);
-    this.polls = new client.Counter({ name: 'oomwatch_polls_total', help: 'Completed polls of the cgroup tree.', registers });
+    for (const kind of ['read', 'parse', 'missing_file', 'fd_limit', 'discovery'])
+      this.pollErrors.inc({ kind }, 0);
+    this.polls = new client.Counter({
+      name: 'oomwatch_polls_total',
+      help: 'Completed polls of the cgroup tree.',
+      registers,
+    });
     this.lastPoll = new client.Gauge({
       name: 'oomwatch_last_poll_timestamp_seconds',
       help: 'Unix time the last poll completed.',
@@ -79,6 +97,7 @@ export class SelfMetrics {
   async write(w: ExpositionWriter): Promise<void> {
     const families = await this.registry.getMetricsAsJSON();
     for (const fam of families) {
+      if (NOT_EXPORTED.has(fam.name)) continue;
       const type = fam.type as unknown as FamilyType;
       w.family(fam.name, type, fam.help);
       for (const v of fam.values) {

@@ -119,6 +119,10 @@ describeIf(isRoot(), ensureDockerd())('Docker source against the real Docker Eng
       expect(lateRec.merged(id)).toEqual(
         expect.objectContaining({ name: `ow-dsrc-pre-${run}`, image: TEST_IMAGE }),
       );
+      // The list happens before start() resolves; the pid comes from the inspect queued for running containers.
+      await late.settled();
+      const pid = Number(await docker('inspect', '-f', '{{.State.Pid}}', id));
+      expect(late.metadataOf(id)).toEqual(expect.objectContaining({ name: `ow-dsrc-pre-${run}`, pid }));
       await late.stop();
       expect(late.up).toBe(false);
       expect(source.up).toBe(true);
@@ -174,6 +178,7 @@ describeIf(isRoot(), ensureDockerd())('Docker source against the real Docker Eng
       10_000,
       'destroy of the --rm container',
     );
+    expect(source.metadataOf(id)).toBeUndefined();
     expect(dump(rec.of(id))).not.toContain(secret);
   });
 
@@ -216,6 +221,8 @@ describeIf(isRoot(), ensureDockerd())('Docker source against the real Docker Eng
         'metadata with the pid from inspect',
       );
       expect(withPid.pid).toBe(Number(await docker('inspect', '-f', '{{.State.Pid}}', id)));
+      expect(source.metadataOf(id)).toEqual(withPid);
+      expect(dump(source.metadataOf(id))).not.toContain(secret);
       for (const s of rec.of(id))
         if (s.kind === 'metadata' && s.meta.info)
           expect(s.meta.info).toEqual({ 'com.example.team': 'search' });

@@ -155,6 +155,8 @@ export class DockerSource implements Source {
   private readonly recentKeys = new Set<string>();
   /** Container labels (Config.Labels) as last learnt: tells an `exitCode` label from Docker's attribute. */
   private readonly labels = new Map<string, Record<string, string>>();
+  /** What is known about each container Docker has, merged from list, inspect and events. */
+  private readonly metadata = new Map<string, ContainerMetadata>();
   /** Containers running as far as the stream and the last list tell. */
   private readonly running = new Set<string>();
   /** Started containers to inspect once they have run inspectDelayMs (FIFO: one delay for all). */
@@ -194,6 +196,15 @@ export class DockerSource implements Source {
    */
   get cursor(): bigint | undefined {
     return this.lastCursor;
+  }
+
+  /**
+   * The metadata cache: what the source knows about a container Docker has (name without '/', image,
+   * Compose and Kubernetes names, sandbox, pid while running, allow-listed labels); undefined for a
+   * container Docker destroyed or never reported.
+   */
+  metadataOf(id: string): Readonly<ContainerMetadata> | undefined {
+    return this.metadata.get(id);
   }
 
   /** Resolves after the first connection attempt, whether Docker answered or not. Never throws. */
@@ -366,6 +377,7 @@ export class DockerSource implements Source {
   private dispatch(e: ContainerEvent): void {
     const l = this.opts.listener;
     const at = { id: e.id, timeMs: e.timeMs, timeNano: e.timeNano };
+    this.listing?.touched.add(e.id);
     switch (e.action) {
       case 'create':
         if (!e.legacy) this.learnLabels(e.id, labelsFromAttributes(e.attributes));
@@ -374,9 +386,7 @@ export class DockerSource implements Source {
         if (!e.legacy) {
           const labels = labelsFromAttributes(e.attributes);
           this.learnLabels(e.id, labels);
-          this.call('onMetadata', () =>
-            l.onMetadata?.(e.id, metadataFromEvent(e.attributes, labels, this.allow)),
-          );
+          this.publishMetadata(e.id, metadataFromEvent(e.attributes, labels, this.allow));
         }
         this.destroyed.delete(e.id);
         this.running.add(e.id);
@@ -401,6 +411,7 @@ export class DockerSource implements Source {
         return;
       case 'destroy':
         this.labels.delete(e.id);
+        this.metadata.delete(e.id);
         this.running.delete(e.id);
         this.destroyed.add(e.id);
         if (this.destroyed.size > RECENT_KEYS)
@@ -409,14 +420,23 @@ export class DockerSource implements Source {
         this.call('onDestroy', () => l.onDestroy?.(at));
         return;
       case 'rename':
-        this.call('onMetadata', () => l.onMetadata?.(e.id, { name: e.name }));
+        this.publishMetadata(e.id, { name: e.name });
         return;
     }
   }
 
+  /** Merge into the metadata cache, then tell the listener. */
+  private publishMetadata(id: string, meta: ContainerMetadata): void {
+    const known = this.metadata.get(id);
+    const merged: ContainerMetadata = { ...known };
+    for (const [k, v] of Object.entries(meta))
+      if (v !== undefined) (merged as Record<string, unknown>)[k] = v;
+    this.metadata.set(id, merged);
+    this.call('onMetadata', () => this.opts.listener.onMetadata?.(id, meta));
+  }
+
   private learnLabels(id: string, labels: Record<string, string>): void {
     this.labels.set(id, labels);
-    this.listing?.touched.add(id);
   }
 
   /** List every container; metadata for each, inspect queued for running ones, then the inventory. */
@@ -432,19 +452,22 @@ export class DockerSource implements Source {
         const c = narrowListed(item);
         if (!c || listing.destroyed.has(c.Id)) continue;
         ids.add(c.Id);
-        if (!listing.touched.has(c.Id)) this.labels.set(c.Id, c.Labels ?? {});
-        const meta = metadataFromList(c, this.allow);
-        this.call('onMetadata', () => this.opts.listener.onMetadata?.(c.Id, meta));
+        // The stream spoke of this container while the list was in flight: what it said is newer.
+        if (listing.touched.has(c.Id)) continue;
+        this.labels.set(c.Id, c.Labels ?? {});
+        this.publishMetadata(c.Id, metadataFromList(c, this.allow));
         if (c.State === 'running' || c.State === 'restarting' || c.State === 'paused') {
           this.running.add(c.Id);
           this.queueInspect(c.Id);
-        } else if (!listing.touched.has(c.Id)) {
+        } else {
           this.running.delete(c.Id);
         }
       }
       // Labels of containers removed while the stream was down.
       for (const id of this.labels.keys())
         if (!ids.has(id) && !listing.touched.has(id)) this.labels.delete(id);
+      for (const id of this.metadata.keys())
+        if (!ids.has(id) && !listing.touched.has(id)) this.metadata.delete(id);
       for (const id of this.running) if (!ids.has(id) && !listing.touched.has(id)) this.running.delete(id);
       this.call('onInventory', () => this.opts.listener.onInventory?.(ids, atMs));
     } finally {
@@ -486,7 +509,7 @@ export class DockerSource implements Source {
       if (!c || this.destroyed.has(id)) return;
       this.labels.set(id, c.Config?.Labels ?? {});
       const meta = metadataFromInspect(c, this.allow);
-      this.call('onMetadata', () => this.opts.listener.onMetadata?.(id, meta));
+      this.publishMetadata(id, meta);
     });
   }
 
