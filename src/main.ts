@@ -1,3 +1,5 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { type CgroupLayout, CgroupLayoutError, detectLayout } from './cgroup/layout';
@@ -10,7 +12,9 @@ import { SelfMetrics } from './metrics/self';
 import { Poller } from './poller';
 import { buildServer } from './server/server';
 import { loadWebConfig } from './server/web-config';
+import { KmsgSource, kmsgFamilies } from './sources/kmsg';
 import { MemoryEventsWatch } from './sources/memory-events-watch';
+import { VmstatSource } from './sources/vmstat';
 import type { Source } from './sources/source';
 import { OomLedger } from './accounting/ledger';
 import { oomEventsRoute } from './server/oom-events-api';
@@ -76,10 +80,34 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
     sink: persistence,
     // Long enough for a cgroup counter read at the next poll to meet the kernel-log record of the same kill.
     matchWindowMs: Math.max(5000, 2 * config.intervalMs + 3000),
-    kmsgUp: () => false,
+    kmsgUp: () => kmsg?.up ?? false,
   });
   persistence.scopesSource = () => ({ ...ledger.scopes });
-  ledger.restore(store.loadScopes(), undefined);
+
+  // The kernel log resumes after the last record this state saw (same boot), so kills that happened while
+  // oomwatch was down are counted and none twice; /proc/vmstat's baseline likewise, within one boot.
+  const bootId = readBootId(config.procRoot);
+  const kmsgBoot = store.getMeta('kmsg_boot_id');
+  const kmsgSeq = Number(store.getMeta('kmsg_seq'));
+  const kmsg =
+    config.kmsgPath === null
+      ? undefined
+      : new KmsgSource({
+          path: config.kmsgPath,
+          procRoot: config.procRoot,
+          log: log.child({ module: 'kmsg' }),
+          onKill: (kill) => ledger.onKernelKill(kill),
+          ...(kmsgBoot !== undefined && Number.isInteger(kmsgSeq) ? { cursor: { bootId: kmsgBoot, seq: kmsgSeq } } : {}),
+        });
+  if (kmsg) renderer.contribute(kmsgFamilies(kmsg));
+  const vmstat = new VmstatSource({ procRoot: config.procRoot, log: log.child({ module: 'vmstat' }) });
+  const vmstatBase = Number(store.getMeta('vmstat_base'));
+  const vmstatBaseTime = Number(store.getMeta('vmstat_base_time_ms'));
+  const sameBoot = bootId !== undefined && store.getMeta('vmstat_boot_id') === bootId;
+  ledger.restore(
+    store.loadScopes(),
+    sameBoot && Number.isFinite(vmstatBase) && Number.isFinite(vmstatBaseTime) ? { base: vmstatBase, timeMs: vmstatBaseTime } : undefined,
+  );
   persistence.restoreRecentlyGone(Date.now(), config.seriesGraceMs);
   renderer.contribute((w) => ledger.writeFamilies(w));
 
@@ -100,9 +128,12 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
       onContainerGone: (entry) => persistence.dirty(entry),
       onPollComplete: (now, dropped) => {
         for (const id of dropped) ledger.forget(id);
+        const hostKills = vmstat.read();
+        if (hostKills !== undefined) ledger.reconcileVmstat(hostKills);
         ledger.tick();
         eventsWatch.sync();
         persistence.afterPoll(now);
+        saveCursors();
         if (now - lastPrune > 3_600_000) {
           lastPrune = now;
           store.prune(now - config.retentionMs);
@@ -116,7 +147,25 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
   }, 250);
   ledgerTimer.unref();
 
-  const sources: Source[] = [store, eventsWatch, poller];
+  // Cursors are saved after the counters they cover (afterPoll flushes first): a crash in between replays
+  // a little, and the ledger's keys make the replay count nothing twice.
+  const saveCursors = (): void => {
+    const meta: Record<string, string> = {};
+    const c = kmsg?.cursor;
+    if (c) {
+      meta['kmsg_boot_id'] = c.bootId;
+      meta['kmsg_seq'] = String(c.seq);
+    }
+    const base = ledger.vmstatBaseline;
+    if (base !== undefined && bootId !== undefined) {
+      meta['vmstat_boot_id'] = bootId;
+      meta['vmstat_base'] = String(base.base);
+      meta['vmstat_base_time_ms'] = String(base.timeMs);
+    }
+    if (Object.keys(meta).length > 0) store.setMeta(meta);
+  };
+
+  const sources: Source[] = [store, vmstat, ...(kmsg ? [kmsg] : []), eventsWatch, poller];
   for (const s of sources) self.addSource(s);
 
   const app = buildServer({
@@ -162,6 +211,7 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
       // Last: everything counted up to the end is written before the database closes.
       ledger.tick();
       persistence.stop();
+      saveCursors();
       await store.stop();
     })();
     return stopping;
@@ -216,6 +266,14 @@ export async function serve(argv: readonly string[], env: NodeJS.ProcessEnv): Pr
     process.on('SIGTERM', onSignal);
     process.on('SIGINT', onSignal);
   });
+}
+
+function readBootId(procRoot: string): string | undefined {
+  try {
+    return fs.readFileSync(path.join(procRoot, 'sys/kernel/random/boot_id'), 'utf8').trim();
+  } catch {
+    return undefined;
+  }
 }
 
 export function reportStartupError(err: unknown): number {

@@ -126,6 +126,8 @@ export class OomLedger {
   readonly scopes: Record<Scope, number> = { container: 0, system: 0, other: 0 };
   /** vmstat reconciliation: the host counter at the baseline, kills counted since, what the last poll lacked. */
   private vmstatBase: number | undefined;
+  /** When the baseline was taken: kills from before it are already inside it. */
+  private vmstatBaseTimeMs = 0;
   private countedSinceBase = 0;
   private lastExcess = 0;
 
@@ -401,6 +403,7 @@ export class OomLedger {
   reconcileVmstat(hostTotal: number): void {
     if (this.vmstatBase === undefined || hostTotal < this.vmstatBase) {
       this.vmstatBase = hostTotal;
+      this.vmstatBaseTimeMs = this.now();
       this.countedSinceBase = 0;
       this.lastExcess = 0;
       return;
@@ -423,13 +426,15 @@ export class OomLedger {
   }
 
   /** Restore the vmstat baseline and scope counters from the state store. */
-  restore(scopes: Partial<Record<Scope, number>>, vmstatBase: number | undefined): void {
+  restore(scopes: Partial<Record<Scope, number>>, vmstat?: { base: number; timeMs: number }): void {
     for (const s of ['container', 'system', 'other'] as const) this.scopes[s] = scopes[s] ?? 0;
-    this.vmstatBase = vmstatBase;
+    this.vmstatBase = vmstat?.base;
+    this.vmstatBaseTimeMs = vmstat?.timeMs ?? 0;
   }
 
-  get vmstatBaseline(): number | undefined {
-    return this.vmstatBase === undefined ? undefined : this.vmstatBase + this.countedSinceBase;
+  /** The baseline to persist: the host count that every kill counted so far is part of, and its time. */
+  get vmstatBaseline(): { base: number; timeMs: number } | undefined {
+    return this.vmstatBase === undefined ? undefined : { base: this.vmstatBase + this.countedSinceBase, timeMs: this.now() };
   }
 
   /** oomwatch_oom_kills_total{scope}. */
@@ -460,7 +465,7 @@ export class OomLedger {
       this.addRecent(entry.id, record);
     }
     this.scopes[record.scope]++;
-    this.countedSinceBase++;
+    if (record.timeMs >= this.vmstatBaseTimeMs) this.countedSinceBase++;
     this.opts.sink?.oomEvent(record, entry);
     this.opts.sink?.dirty(entry);
     this.notify(record, entry, 'counted');
@@ -523,7 +528,7 @@ export class OomLedger {
     if (containerId === undefined && record.cgroup !== undefined)
       containerId = containerFromCgroupPath(record.cgroup)?.id;
     record.repeatOf = originalKey;
-    this.countedSinceBase++; // /proc/vmstat counted it again too
+    if (record.timeMs >= this.vmstatBaseTimeMs) this.countedSinceBase++; // /proc/vmstat counted it again too
     if (containerId !== undefined) this.addRecent(containerId, record);
   }
 

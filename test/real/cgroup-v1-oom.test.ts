@@ -13,6 +13,8 @@ import { valueOf } from '../helpers/prom';
 describeIf(isRoot(), hasV1MemoryCgroup())('real v1 memory cgroup in the Docker cgroupfs layout', () => {
   const cgroups = new V1Cgroups();
   let ow: RunningOomwatch;
+  /** A second instance that also reads the kernel log, polling slowly. */
+  let kmsgOw: RunningOomwatch;
   const id = randomHex(64);
   const short = id.slice(0, 12);
   const limit = 48 * 1024 * 1024;
@@ -21,9 +23,11 @@ describeIf(isRoot(), hasV1MemoryCgroup())('real v1 memory cgroup in the Docker c
   beforeAll(async () => {
     dir = cgroups.make(`docker/${id}`, limit);
     ow = await startOomwatch({ args: ['--cgroup-root', '/sys/fs/cgroup', '--interval', '0.5', '--docker-socket', 'none', '--kmsg', 'none'] });
+    kmsgOw = await startOomwatch({ args: ['--cgroup-root', '/sys/fs/cgroup', '--interval', '5', '--docker-socket', 'none', '--kmsg', '/dev/kmsg'] });
   });
   afterAll(async () => {
     await ow?.stop();
+    await kmsgOw?.stop();
     cgroups.cleanup();
   });
 
@@ -63,5 +67,15 @@ describeIf(isRoot(), hasV1MemoryCgroup())('real v1 memory cgroup in the Docker c
     const body = (await res.json()) as { events: Array<{ scope: string; sources: string[]; container: { id: string } }> };
     expect(body.events).toHaveLength(kernelKills);
     expect(body.events[0]).toMatchObject({ scope: 'container', sources: ['cgroup'], container: { id: id } });
+
+    // With the kernel log, the same kills are counted once each, and the event names the victim and its rss.
+    const withKmsg = await eventually(async () => {
+      const r = await fetch(`${kmsgOw.url}/api/v1/oom-events?container=${short}`);
+      const b = (await r.json()) as { events: Array<{ sources: string[]; victim: { comm: string; rss_bytes: number } | null }> };
+      return b.events.length === kernelKills && b.events.every((e) => e.sources.includes('kmsg') && e.sources.includes('cgroup')) ? b.events : undefined;
+    }, 15_000, 'kernel-log events confirmed by the cgroup counter');
+    expect(withKmsg[0]?.victim?.comm).toBe('sh');
+    expect(withKmsg[0]?.victim?.rss_bytes).toBeGreaterThan(16 * 1024 * 1024);
+    expect(valueOf(await kmsgOw.scrape(), 'oomwatch_container_oom_kills_total', { id: short })).toBe(kernelKills);
   });
 });
