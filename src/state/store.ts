@@ -138,6 +138,16 @@ export interface StoredExitEvent {
   oomKilled: boolean;
 }
 
+/** One hour of a container's peak history (written by `serve`, read by `recommend`). */
+export interface PeakRow {
+  container_id: string;
+  hour_ms: number;
+  usage_peak_bytes: number | null;
+  working_set_peak_bytes: number | null;
+  limit_bytes: number | null;
+  swap_peak_bytes: number | null;
+}
+
 export interface EventQuery {
   sinceMs?: number;
   /** Container name, or full/short id prefix. */
@@ -487,6 +497,133 @@ export class StateStore implements Source {
       ).run(olderThanMs);
       db.prepare('DELETE FROM containers WHERE gone_at_ms IS NOT NULL AND gone_at_ms < ?').run(olderThanMs);
     });
+  }
+
+  // ------------------------------------------------------------ read queries of the on-call commands
+
+  /** Every container the daemon knows, present or gone within the retention. */
+  listContainers(): ContainerRow[] {
+    return this.read((db) => db.prepare('SELECT * FROM containers').all() as ContainerRow[], []);
+  }
+
+  /**
+   * Hourly peak rows since `sinceMs` of the given containers, or of every container of a Compose service
+   * (a service's containers are recreated under new ids at each deploy; its history should outlive them).
+   */
+  peakHistory(q: {
+    containerIds: readonly string[];
+    composeProject?: string;
+    composeService?: string;
+    sinceMs: number;
+  }): PeakRow[] {
+    return this.read((db) => {
+      const clauses: string[] = [];
+      const params: Array<string | number> = [];
+      if (q.containerIds.length > 0) {
+        clauses.push(`container_id IN (${q.containerIds.map(() => '?').join(',')})`);
+        params.push(...q.containerIds);
+      }
+      if (q.composeProject && q.composeService) {
+        clauses.push(
+          "(json_extract(labels, '$.compose_project') = ? AND json_extract(labels, '$.compose_service') = ?)",
+        );
+        params.push(q.composeProject, q.composeService);
+      }
+      if (clauses.length === 0) return [];
+      return db
+        .prepare(
+          `SELECT container_id, hour_ms, usage_peak_bytes, working_set_peak_bytes, limit_bytes, swap_peak_bytes
+           FROM peaks WHERE hour_ms >= ? AND (${clauses.join(' OR ')}) ORDER BY hour_ms`,
+        )
+        .all(q.sinceMs, ...params) as PeakRow[];
+    }, []);
+  }
+
+  /** OOM events with an id above `afterId`, oldest first (`events --follow` polls this). */
+  oomEventsAfter(afterId: number, limit = 1000): Array<StoredOomEvent & { id: number }> {
+    return this.read(
+      (db) =>
+        (
+          db
+            .prepare('SELECT * FROM oom_events WHERE id > ? ORDER BY id LIMIT ?')
+            .all(afterId, limit) as OomEventRow[]
+        ).map(fromOomEventRow),
+      [],
+    );
+  }
+
+  /** OOM events by id: a kill printed before the kernel log told its victim is looked up again. */
+  oomEventsByIds(ids: readonly number[]): Array<StoredOomEvent & { id: number }> {
+    if (ids.length === 0) return [];
+    return this.read(
+      (db) =>
+        (
+          db
+            .prepare(`SELECT * FROM oom_events WHERE id IN (${ids.map(() => '?').join(',')})`)
+            .all(...ids) as OomEventRow[]
+        ).map(fromOomEventRow),
+      [],
+    );
+  }
+
+  /** Exit events with an id above `afterId`, oldest first. */
+  exitEventsAfter(afterId: number, limit = 1000): Array<StoredExitEvent & { id: number }> {
+    return this.read((db) => {
+      const rows = db
+        .prepare('SELECT * FROM exit_events WHERE id > ? ORDER BY id LIMIT ?')
+        .all(afterId, limit) as Array<{
+        id: number;
+        time_ms: number;
+        container_id: string;
+        labels: string;
+        exit_code: number;
+        oom_killed: number;
+      }>;
+      return rows.map((r) => ({
+        id: r.id,
+        timeMs: r.time_ms,
+        containerId: r.container_id,
+        labels: JSON.parse(r.labels) as ContainerLabels,
+        exitCode: r.exit_code,
+        oomKilled: r.oom_killed === 1,
+      }));
+    }, []);
+  }
+
+  /** The highest event ids written so far (where `events --follow` starts watching). */
+  lastEventIds(): { oom: number; exit: number } {
+    return this.read(
+      (db) => {
+        const oom = db.prepare('SELECT MAX(id) AS id FROM oom_events').get() as { id: number | null };
+        const exit = db.prepare('SELECT MAX(id) AS id FROM exit_events').get() as { id: number | null };
+        return { oom: oom.id ?? 0, exit: exit.id ?? 0 };
+      },
+      { oom: 0, exit: 0 },
+    );
+  }
+
+  /** OOM kills per container since `sinceMs`: how many and the time of the last (for `top`'s marks). */
+  oomKillsByContainer(sinceMs: number): Map<string, { count: number; lastMs: number }> {
+    return this.read((db) => {
+      const out = new Map<string, { count: number; lastMs: number }>();
+      const rows = db
+        .prepare(
+          'SELECT container_id, COUNT(*) AS count, MAX(time_ms) AS last_ms FROM oom_events WHERE time_ms >= ? AND container_id IS NOT NULL GROUP BY container_id',
+        )
+        .all(sinceMs) as Array<{ container_id: string; count: number; last_ms: number }>;
+      for (const r of rows) out.set(r.container_id, { count: r.count, lastMs: r.last_ms });
+      return out;
+    }, new Map());
+  }
+
+  /** When the daemon last saved container state (it saves every container once a minute while it runs). */
+  lastSavedMs(): number | undefined {
+    return this.read(
+      (db) =>
+        (db.prepare('SELECT MAX(last_seen_ms) AS t FROM containers').get() as { t: number | null }).t ??
+        undefined,
+      undefined,
+    );
   }
 
   /** The underlying handle, for modules that keep their own tables (peak history). */
