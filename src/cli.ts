@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { eventsCommand, inspectCommand, recommendCommand, topCommand } from './cli/index';
 import { serve } from './main';
 import { VERSION } from './version';
 
@@ -10,6 +11,10 @@ const USAGE = `Usage: oomwatch [command] [flags]
 
 Commands:
   serve        Run the exporter (the default when no command is given)
+  inspect      One container's memory: limits, usage, memory.stat, OOM state, PSI and OOM history
+  events       OOM kills and exits recorded by oomwatch; --follow prints new ones live
+  top          Containers by limit ratio with usage bars, unlimited ones flagged, recent OOM kills marked
+  recommend    A memory limit per container from its observed peak, as Compose, docker or Kubernetes settings
   version      Print the version
 
 Run "oomwatch <command> --help" for the flags of a command.
@@ -20,6 +25,10 @@ type Command = (argv: string[], env: NodeJS.ProcessEnv) => Promise<number>;
 
 const COMMANDS: Record<string, Command> = {
   serve,
+  inspect: inspectCommand,
+  events: eventsCommand,
+  top: topCommand,
+  recommend: recommendCommand,
   version: async () => {
     process.stdout.write(`oomwatch ${VERSION} (node ${process.version})\n`);
     return 0;

@@ -1,0 +1,316 @@
+import * as fs from 'node:fs';
+import { parseSince, toApi } from '../server/oom-events-api';
+import type { ContainerLabels } from '../state/containers';
+import type { StateStore, StoredExitEvent, StoredOomEvent } from '../state/store';
+import { type CliContext, type CommandSpec, JSON_FLAG, hostFlags, runCommand, usageError } from './context';
+import { formatAgo, formatBytes, formatTime, paint } from './format';
+
+/**
+ * `oomwatch events [--since DURATION] [--follow]`: the OOM kills and container exits oomwatch recorded,
+ * oldest first, one line each; with --follow, new ones as the daemon writes them, until Ctrl-C.
+ *
+ * --follow polls the state database every 250 ms for rows with an id above the last one printed. Why not
+ * something else:
+ *   - SQLite tells only the connection that wrote a row (update hooks are per connection), and the writer is
+ *     the daemon, another process;
+ *   - watching the database file (inotify) fires on every write the daemon makes (counters once a minute, peak
+ *     history each poll), is lost when the file is replaced, and does not cross some volume mounts: it would
+ *     still need the same query to find out what changed;
+ *   - a streaming endpoint on the daemon needs the daemon reachable over HTTP with its TLS and basic-auth
+ *     settings, and the CLI is meant to work from the state directory alone.
+ * The query is an indexed range scan on the primary key that returns nothing almost always: a few
+ * microseconds four times a second. The daemon writes a kill as soon as it counts it, so a kill shows up
+ * within the daemon's own detection time plus 250 ms.
+ */
+
+export const FOLLOW_POLL_MS = 250;
+/** How long a kill printed without its victim is watched for the kernel-log record that names it. */
+const VICTIM_WAIT_MS = 15_000;
+
+export const EVENTS: CommandSpec = {
+  name: 'events',
+  usage: 'events [--since DURATION] [--follow] [flags]',
+  description: [
+    "Lists the OOM kills and container exits in oomwatch's state database, oldest first, one line each:",
+    'time, container, scope, victim, its RSS, exit code, and whether it was an OOM kill. With --follow it keeps',
+    'printing new ones as oomwatch serve records them, until Ctrl-C. An exit code 137 is not an OOM kill by',
+    'itself (docker kill and a stop timeout give 137 too): the OOM column says which it was.',
+  ].join('\n'),
+  flags: [
+    {
+      name: 'since',
+      type: 'string',
+      valueName: 'DURATION|TIME',
+      env: false,
+      default: '24h',
+      help: 'Show events from this long ago (10m, 2h, 7d) or this ISO 8601 time on',
+    },
+    {
+      name: 'follow',
+      short: 'f',
+      type: 'boolean',
+      env: false,
+      help: 'Keep printing new events as they are recorded (Ctrl-C to stop)',
+    },
+    {
+      name: 'container',
+      type: 'string',
+      valueName: 'NAME|ID',
+      env: false,
+      help: 'Only events of this container (name, pod name or id prefix)',
+    },
+    { name: 'no-exits', type: 'boolean', env: false, help: 'Only OOM kills, no exits' },
+    JSON_FLAG,
+    ...hostFlags().filter((f) => f.name === 'state-dir'),
+  ],
+  notes: [
+    'A time ending in ~ is when oomwatch noticed the kill (from a cgroup counter), not when it happened.',
+    'oom-kill* repeats a kill printed before the kernel log named its victim, now with the victim.',
+  ],
+  examples: [
+    'oomwatch events --since 2h',
+    'oomwatch events -f',
+    'oomwatch events --since 7d --container web --json | jq .victim',
+  ],
+};
+
+export type EventItem =
+  | { kind: 'oom'; id: number; ev: StoredOomEvent; update?: boolean }
+  | { kind: 'exit'; id: number; ev: StoredExitEvent };
+
+/** Oldest first; kills before exits at the same millisecond (the kill causes the exit). */
+export function mergeEvents(
+  ooms: ReadonlyArray<StoredOomEvent & { id: number }>,
+  exits: ReadonlyArray<StoredExitEvent & { id: number }>,
+): EventItem[] {
+  const items: EventItem[] = [
+    ...ooms.map((ev): EventItem => ({ kind: 'oom', id: ev.id, ev })),
+    ...exits.map((ev): EventItem => ({ kind: 'exit', id: ev.id, ev })),
+  ];
+  const time = (i: EventItem): number => i.ev.timeMs;
+  return items.sort(
+    (a, b) => time(a) - time(b) || (a.kind === b.kind ? a.id - b.id : a.kind === 'oom' ? -1 : 1),
+  );
+}
+
+function containerName(labels: Partial<ContainerLabels> | undefined, id: string | undefined): string {
+  if (labels?.name) return labels.name;
+  if (labels?.pod) return `${labels.pod}/${labels.container ?? ''}`;
+  return id ? id.slice(0, 12) : '-';
+}
+
+const COLUMNS = [
+  { header: 'TIME', width: 21 },
+  { header: 'CONTAINER', width: 24 },
+  { header: 'EVENT', width: 9 },
+  { header: 'SCOPE', width: 9 },
+  { header: 'VICTIM', width: 24 },
+  { header: 'RSS', width: 9, right: true },
+  { header: 'EXIT', width: 4, right: true },
+  { header: 'OOM', width: 3 },
+] as const;
+
+function fit(text: string, width: number, right = false): string {
+  const t = text.length > width ? `${text.slice(0, width - 1)}…` : text;
+  return right ? t.padStart(width) : t.padEnd(width);
+}
+
+/** The header of the text output (fixed widths, so followed lines line up with it). */
+export function eventHeader(): string {
+  return COLUMNS.map((c) => fit(c.header, c.width, 'right' in c && c.right))
+    .join('  ')
+    .trimEnd();
+}
+
+/** Pure: one event as one line of fixed-width columns. */
+export function formatEventLine(item: EventItem, colour = false): string {
+  let cells: string[];
+  if (item.kind === 'oom') {
+    const e = item.ev;
+    const v = e.victim as
+      | { pid?: number; comm?: string; anonRssBytes?: number; fileRssBytes?: number; shmemRssBytes?: number }
+      | undefined;
+    const rss = v ? (v.anonRssBytes ?? 0) + (v.fileRssBytes ?? 0) + (v.shmemRssBytes ?? 0) : undefined;
+    const who = e.containerId || e.labels ? containerName(e.labels, e.containerId) : (e.cgroup ?? '-');
+    cells = [
+      formatTime(e.timeMs) + (e.timeExact ? '' : '~'),
+      who,
+      item.update ? 'oom-kill*' : 'oom-kill',
+      e.scope,
+      v ? `${v.comm ?? '?'} (${v.pid ?? '?'})` : 'unknown',
+      rss === undefined ? '-' : formatBytes(rss),
+      '-',
+      'yes',
+    ];
+  } else {
+    const e = item.ev;
+    cells = [
+      formatTime(e.timeMs),
+      containerName(e.labels, e.containerId),
+      'exit',
+      '-',
+      '-',
+      '-',
+      String(e.exitCode),
+      e.oomKilled ? 'yes' : 'no',
+    ];
+  }
+  const line = cells
+    .map((c, i) => fit(c, COLUMNS[i]?.width ?? 10, (COLUMNS[i] as { right?: boolean }).right))
+    .join('  ')
+    .trimEnd();
+  const oom = item.kind === 'oom' || item.ev.oomKilled;
+  return paint(line, oom ? 'red' : undefined, colour);
+}
+
+/** Pure: one event as one JSON line (kills in the /api/v1/oom-events shape, plus `type`). */
+export function eventJson(item: EventItem): Record<string, unknown> {
+  if (item.kind === 'oom')
+    return { type: 'oom_kill', ...(item.update ? { update: true } : {}), ...toApi(item.ev) };
+  const e = item.ev;
+  return {
+    type: 'exit',
+    time: new Date(e.timeMs).toISOString(),
+    container: { ...e.labels, id: e.containerId },
+    exit_code: e.exitCode,
+    oom_killed: e.oomKilled,
+  };
+}
+
+function matches(item: EventItem, container: string | undefined): boolean {
+  if (!container) return true;
+  const id = item.kind === 'oom' ? item.ev.containerId : item.ev.containerId;
+  const l = item.ev.labels;
+  return (
+    (id !== undefined && id.startsWith(container.toLowerCase())) ||
+    l?.name === container ||
+    l?.pod === container ||
+    (l?.pod !== undefined && `${l.pod}/${l.container}` === container)
+  );
+}
+
+export async function eventsCommand(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
+  return runCommand(EVENTS, argv, env, async (ctx, positional) => {
+    if (positional.length > 0)
+      throw usageError('events', `unexpected argument "${positional[0]}" (use --container NAME to filter)`);
+    const sinceText = ctx.values['since'] as string;
+    const sinceMs = parseSince(sinceText);
+    if (sinceMs === undefined)
+      throw usageError(
+        'events',
+        `--since: expected a duration such as 10m, 2h or 7d, or an ISO 8601 time, got "${sinceText}"`,
+      );
+    const store = ctx.openState(true, 'the event log') as StateStore;
+    const container = ctx.values['container'] as string | undefined;
+    const withExits = ctx.values['no-exits'] !== true;
+    const follow = ctx.values['follow'] === true;
+
+    // The cursor is taken first and history read up to it: nothing written in between is lost or doubled.
+    const cursor = store.lastEventIds();
+    const query = { sinceMs, limit: 10_000, ...(container ? { container } : {}) };
+    const ooms = store.queryOomEvents(query).filter((e) => e.id <= cursor.oom);
+    const exits = withExits ? store.queryExitEvents(query).filter((e) => e.id <= cursor.exit) : [];
+    const history = mergeEvents(ooms, exits);
+
+    const print = (item: EventItem): void => {
+      if (ctx.json) ctx.out(JSON.stringify(eventJson(item)));
+      else ctx.out(formatEventLine(item, ctx.colour));
+    };
+    if (!ctx.json && (history.length > 0 || follow)) ctx.out(eventHeader());
+    for (const item of history) print(item);
+    if (!ctx.json && history.length === 0) {
+      const none = `no OOM kills${withExits ? ' or exits' : ''} recorded since ${formatTime(sinceMs)}${container ? ` for ${container}` : ''}`;
+      process.stderr.write(`${none}${follow ? '; waiting for new ones (Ctrl-C to stop)' : ''}\n`);
+    }
+    warnIfStale(ctx, store, follow);
+    if (!follow) return 0;
+    return followEvents(ctx, store, cursor, { container, withExits, print });
+  });
+}
+
+/** The daemon saves every container once a minute; a database not written for long means no daemon. */
+function warnIfStale(ctx: CliContext, store: StateStore, follow: boolean): void {
+  const last = store.lastSavedMs();
+  const now = Date.now();
+  if (last !== undefined && now - last > 5 * 60_000) {
+    ctx.warn(
+      `${ctx.stateFile} was last written ${formatAgo(last, now)}: is oomwatch serve running?${follow ? ' --follow shows only what it records' : ''}`,
+    );
+  }
+}
+
+interface FollowOptions {
+  container: string | undefined;
+  withExits: boolean;
+  print: (item: EventItem) => void;
+}
+
+function inodeOf(file: string): number | undefined {
+  try {
+    return fs.statSync(file).ino;
+  } catch {
+    return undefined;
+  }
+}
+
+async function followEvents(
+  ctx: CliContext,
+  store: StateStore,
+  start: { oom: number; exit: number },
+  opts: FollowOptions,
+): Promise<number> {
+  let cursor = { ...start };
+  /** Kills printed without a victim: the kernel-log record may add it a moment later. */
+  const awaitingVictim = new Map<number, number>();
+  let current = store;
+  let inode = inodeOf(ctx.stateFile);
+
+  return new Promise<number>((resolve) => {
+    let timer: NodeJS.Timeout | undefined;
+    const finish = (): void => {
+      if (timer) clearTimeout(timer);
+      process.off('SIGINT', finish);
+      process.off('SIGTERM', finish);
+      resolve(0);
+    };
+    process.on('SIGINT', finish);
+    process.on('SIGTERM', finish);
+
+    const tick = (): void => {
+      // The daemon moves a corrupt database aside and starts a new one: follow the new file.
+      const now = inodeOf(ctx.stateFile);
+      if (now !== undefined && now !== inode) {
+        inode = now;
+        const reopened = ctx.openState(false, 'following');
+        if (reopened) {
+          current = reopened;
+          cursor = { oom: 0, exit: 0 };
+          ctx.warn(`${ctx.stateFile} was replaced; following the new database`);
+        }
+      }
+      const latest = current.lastEventIds();
+      if (latest.oom < cursor.oom || latest.exit < cursor.exit) cursor = { oom: 0, exit: 0 };
+      const ooms = current.oomEventsAfter(cursor.oom);
+      const exits = opts.withExits ? current.exitEventsAfter(cursor.exit) : [];
+      if (ooms.length > 0) cursor.oom = (ooms[ooms.length - 1] as { id: number }).id;
+      if (exits.length > 0) cursor.exit = (exits[exits.length - 1] as { id: number }).id;
+      const t = Date.now();
+      for (const item of mergeEvents(ooms, exits)) {
+        if (!matches(item, opts.container)) continue;
+        opts.print(item);
+        if (item.kind === 'oom' && !item.ev.victim) awaitingVictim.set(item.id, t);
+      }
+      if (awaitingVictim.size > 0) {
+        for (const ev of current.oomEventsByIds([...awaitingVictim.keys()])) {
+          if (ev.victim) {
+            awaitingVictim.delete(ev.id);
+            opts.print({ kind: 'oom', id: ev.id, ev, update: true });
+          }
+        }
+        for (const [id, since] of awaitingVictim) if (t - since > VICTIM_WAIT_MS) awaitingVictim.delete(id);
+      }
+      timer = setTimeout(tick, FOLLOW_POLL_MS);
+    };
+    tick();
+  });
+}

@@ -1,0 +1,386 @@
+import { OomwatchError } from '../errors';
+import { type CliContext, type CommandSpec, JSON_FLAG, hostFlags, runCommand, usageError } from './context';
+import type { DockerContainerDetails } from './docker';
+import { formatBytes, formatDuration, formatTime } from './format';
+import { type Gathered, gatherContainers } from './gather';
+import { type HostMemory, hostMemory, readCgroup } from './host';
+import type { JvmMemoryFlags } from './jvm';
+import { PrometheusClient, PrometheusError, selectorFor } from './prometheus';
+import {
+  type ContainerProposal,
+  OUTPUT_FORMATS,
+  type OutputFormat,
+  proposalJson,
+  renderCompose,
+  renderDocker,
+  renderK8s,
+  renderText,
+} from './recommend-format';
+import {
+  type FindingCode,
+  FINDING_CODES,
+  failsOn,
+  median,
+  parseFailOn,
+  type PeakObservation,
+  recommend,
+} from './recommend-rules';
+import { type Candidate, resolutionError, resolveContainer } from './resolve';
+import { dockerSwapAllowance } from './verdicts';
+
+/**
+ * `oomwatch recommend [<container>... | --all]`: a memory limit for each container from what it really used,
+ * and what is wrong with the one it has.
+ *
+ * The peak is the working set (usage minus the page cache the kernel can drop), the number the OOM killer
+ * acts on, from every place that saw it: the cgroup now and its own peak counter since the container started,
+ * the hourly peaks oomwatch serve keeps in its state database, and with --prometheus the max_over_time of
+ * oomwatch_container_memory_working_set_bytes. Usage including page cache is not used: a container that reads
+ * files fills its limit with cache, and a limit based on that would only ever grow.
+ */
+
+export const RECOMMEND: CommandSpec = {
+  name: 'recommend',
+  usage: 'recommend [<name|id-prefix>... | --all] [flags]',
+  description: [
+    'Proposes a memory limit per container: its peak working set times --headroom, rounded up to a sensible',
+    'unit, with a reservation (the typical working set) and swap set equal to the limit (no swap) unless the',
+    'container already uses swap. Findings say what is wrong with the current setting and why: no limit,',
+    'limit far above or below the peak, OOM kills in the window, oom_kill_disable, a JVM heap too large for',
+    'the limit, too little history to judge. Peaks come from the cgroup, from the hourly history oomwatch serve',
+    'keeps, and from Prometheus with --prometheus.',
+  ].join('\n'),
+  flags: [
+    { name: 'all', type: 'boolean', env: false, help: 'Every running container on this host' },
+    {
+      name: 'format',
+      type: 'string',
+      valueName: 'FORMAT',
+      env: false,
+      default: 'text',
+      help: `Output: ${OUTPUT_FORMATS.join(', ')} (compose: a docker-compose.override.yml; docker: docker run/update flags; k8s: resources)`,
+    },
+    {
+      name: 'headroom',
+      type: 'number',
+      valueName: 'FACTOR',
+      env: false,
+      default: '1.25',
+      help: 'Limit = peak working set × this factor',
+    },
+    {
+      name: 'window',
+      type: 'duration',
+      valueName: 'DURATION',
+      env: false,
+      default: '7d',
+      help: 'How far back peaks and OOM kills are looked at',
+    },
+    {
+      name: 'prometheus',
+      type: 'string',
+      valueName: 'URL',
+      help: 'Also take max_over_time of the working set from this Prometheus (e.g. http://prometheus:9090)',
+    },
+    {
+      name: 'min-history',
+      type: 'duration',
+      valueName: 'DURATION',
+      env: false,
+      default: '24h',
+      help: 'Less history than this is reported as a finding (little-history)',
+    },
+    {
+      name: 'fail-on',
+      type: 'list',
+      valueName: 'FINDING,...|any',
+      env: false,
+      repeatable: true,
+      help: `Exit 1 when one of these findings is made: any, or ${FINDING_CODES.join(', ')}`,
+    },
+    JSON_FLAG,
+    ...hostFlags(),
+  ],
+  notes: [
+    'The environment of a container is read for one check only: the memory flags in JAVA_TOOL_OPTIONS and',
+    'JAVA_OPTS (-Xmx, -XX:MaxRAMPercentage...). Nothing else of it is read, printed or stored.',
+  ],
+  examples: [
+    'oomwatch recommend web',
+    'oomwatch recommend --all --format compose > docker-compose.override.yml',
+    'oomwatch recommend api --format k8s --prometheus http://prometheus:9090 --window 14d',
+    'oomwatch recommend --all --fail-on no-limit,oom-kills   # in CI or cron: exit 1 when any is found',
+  ],
+};
+
+interface Options {
+  format: OutputFormat;
+  headroom: number;
+  windowMs: number;
+  minHistoryMs: number;
+  failOn: Set<FindingCode> | 'any' | undefined;
+  prometheus: PrometheusClient | undefined;
+}
+
+function options(ctx: CliContext): Options {
+  const v = ctx.values;
+  const format = v['format'] as string;
+  if (!(OUTPUT_FORMATS as readonly string[]).includes(format))
+    throw usageError('recommend', `--format: expected one of ${OUTPUT_FORMATS.join(', ')}, got "${format}"`);
+  const headroom = v['headroom'] as number;
+  if (!(headroom >= 1 && headroom <= 10))
+    throw usageError('recommend', `--headroom: expected a factor from 1 to 10, got ${headroom}`);
+  const windowMs = v['window'] as number;
+  if (!(windowMs >= 60_000)) throw usageError('recommend', '--window: must be at least 1m');
+  let failOn: Options['failOn'];
+  if (v['fail-on'] !== undefined) {
+    const parsed = parseFailOn(v['fail-on'] as string[]);
+    if (parsed.errors.length > 0) throw usageError('recommend', parsed.errors.join('; '));
+    failOn = parsed.codes;
+  }
+  const url = v['prometheus'] as string | undefined;
+  if (url !== undefined && !/^https?:\/\/[^/]+/.test(url))
+    throw usageError(
+      'recommend',
+      `--prometheus: expected a URL such as http://prometheus:9090, got "${url}"`,
+    );
+  return {
+    format: format as OutputFormat,
+    headroom,
+    windowMs,
+    minHistoryMs: v['min-history'] as number,
+    failOn,
+    prometheus: url ? new PrometheusClient(url) : undefined,
+  };
+}
+
+export async function recommendCommand(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
+  return runCommand(RECOMMEND, argv, env, async (ctx, positional) => {
+    const opts = options(ctx);
+    const all = ctx.values['all'] === true;
+    if (all && positional.length > 0)
+      throw usageError('recommend', 'give container names or --all, not both');
+    if (!all && positional.length === 0)
+      throw usageError('recommend', 'name one or more containers, or pass --all');
+
+    const g = await gatherContainers(ctx, {
+      stateRequired: false,
+      stateWhat: 'peak history and OOM kills in the window',
+      needCgroups: false,
+    });
+    let targets: Candidate[];
+    if (all) {
+      const sandboxes = new Set(
+        (g.known.docker ?? [])
+          .filter((d) => d.labels['io.kubernetes.docker.type'] === 'podsandbox')
+          .map((d) => d.id),
+      );
+      targets = [...g.all.values()]
+        .filter((c) => c.cgroup !== undefined && !sandboxes.has(c.id))
+        .sort((a, b) => (a.name || a.id).localeCompare(b.name || b.id));
+      if (targets.length === 0)
+        throw new OomwatchError('OOMW_NOT_FOUND', 'oomwatch: no running container on this host');
+    } else {
+      targets = [];
+      for (const arg of positional) {
+        const r = resolveContainer(arg, g.all);
+        if (r.kind !== 'found') throw resolutionError(arg, r, g.searched);
+        if (r.note) ctx.warn(r.note);
+        if (!targets.some((t) => t.id === r.candidate.id)) targets.push(r.candidate);
+      }
+    }
+
+    const now = Date.now();
+    const host = hostMemory(ctx.procRoot);
+    let prometheusDown = false;
+    const proposals: ContainerProposal[] = [];
+    for (const c of targets) {
+      proposals.push(
+        await proposalFor(ctx, g, c, opts, now, host, (err) => {
+          if (!prometheusDown)
+            ctx.warn(`Prometheus: ${err.message}; proposals use the cgroups and oomwatch's history only`);
+          prometheusDown = true;
+        }),
+      );
+    }
+
+    const params = { now, windowMs: opts.windowMs, headroom: opts.headroom };
+    if (ctx.json) {
+      ctx.out(
+        JSON.stringify(
+          {
+            generated_at: new Date(now).toISOString(),
+            window_seconds: opts.windowMs / 1000,
+            headroom: opts.headroom,
+            containers: proposals.map(proposalJson),
+          },
+          null,
+          2,
+        ),
+      );
+    } else if (opts.format === 'compose') ctx.out(renderCompose(proposals, params));
+    else if (opts.format === 'docker') ctx.out(renderDocker(proposals, params));
+    else if (opts.format === 'k8s') ctx.out(renderK8s(proposals, params));
+    else ctx.out(renderText(proposals, params, ctx.colour).join('\n'));
+
+    const findings = proposals.flatMap((p) => p.rec.findings);
+    return opts.failOn !== undefined && failsOn(findings, opts.failOn) ? 1 : 0;
+  });
+}
+
+async function proposalFor(
+  ctx: CliContext,
+  g: Gathered,
+  c: Candidate,
+  opts: Options,
+  now: number,
+  host: HostMemory | undefined,
+  prometheusFailed: (err: PrometheusError) => void,
+): Promise<ContainerProposal> {
+  const sinceMs = now - opts.windowMs;
+  const reading = g.layout && c.cgroup ? readCgroup(g.layout, c.cgroup.cgroupPath) : undefined;
+  const s = reading?.sample;
+  const docker = g.dockerUp && c.inDocker ? ctx.docker() : undefined;
+  const details: DockerContainerDetails | undefined = docker ? await docker.inspect(c.id) : undefined;
+  const jvm: JvmMemoryFlags | undefined = docker ? await docker.jvmMemoryFlags(c.id) : undefined;
+
+  const current: ContainerProposal['current'] = {};
+  if (s) {
+    if (s.limit !== undefined) current.limitBytes = s.limit;
+    if (s.reservation !== undefined) current.reservationBytes = s.reservation;
+    if (s.swapLimit !== undefined) current.swapBytes = s.swapLimit;
+    if (s.oomKillDisabled !== undefined) current.oomKillDisabled = s.oomKillDisabled;
+  } else if (details) {
+    const m = details.memory;
+    current.limitBytes = m.limit > 0 ? m.limit : Infinity;
+    if (m.reservation > 0) current.reservationBytes = m.reservation;
+    const swap = dockerSwapAllowance(m.limit, m.memorySwap);
+    if (swap !== undefined) current.swapBytes = swap;
+    current.oomKillDisabled = m.oomKillDisable;
+  }
+  // What the container can really swap: nothing on a host without swap, whatever the cgroup allows.
+  if (host?.swapTotalBytes === 0) current.swapBytes = 0;
+
+  const observations: PeakObservation[] = [];
+  let historyMs = 0;
+  const startedMs = details?.startedAtMs ?? c.stateRow?.first_seen_ms;
+  if (s?.workingSet !== undefined)
+    observations.push({ source: 'current', bytes: s.workingSet, detail: 'working set now' });
+  if (s?.peak !== undefined && s.stat) {
+    // The cgroup's own peak catches spikes between oomwatch's polls, but counts page cache: take off what the
+    // kernel could drop now, the same subtraction that makes usage a working set.
+    const estimate = Math.max(s.workingSet ?? 0, s.peak - s.stat.inactiveFile);
+    observations.push({
+      source: 'cgroup',
+      bytes: estimate,
+      detail: `peak usage ${formatBytes(s.peak)}${startedMs ? ` since ${formatTime(startedMs)}` : ' since the cgroup was created'}, less ${formatBytes(s.stat.inactiveFile)} of reclaimable page cache`,
+    });
+    if (startedMs !== undefined) historyMs = Math.max(historyMs, now - startedMs);
+  }
+
+  const ids = new Set<string>([c.id]);
+  const hourly: number[] = [];
+  let swapPeak = s?.swap ?? 0;
+  if (g.store) {
+    const rows = g.store.peakHistory({
+      containerIds: [c.id],
+      ...(c.composeProject && c.composeService
+        ? { composeProject: c.composeProject, composeService: c.composeService }
+        : {}),
+      sinceMs,
+    });
+    for (const r of rows) {
+      ids.add(r.container_id);
+      if (r.working_set_peak_bytes !== null) hourly.push(r.working_set_peak_bytes);
+      swapPeak = Math.max(swapPeak, r.swap_peak_bytes ?? 0);
+    }
+    if (hourly.length > 0) {
+      const first = Math.max(
+        (rows[0] as { hour_ms: number }).hour_ms,
+        ids.size === 1 ? (c.stateRow?.first_seen_ms ?? 0) : 0,
+      );
+      const span = now - first;
+      historyMs = Math.max(historyMs, span);
+      const service =
+        ids.size > 1
+          ? ` of Compose service ${c.composeProject}/${c.composeService} (${ids.size} containers)`
+          : '';
+      observations.push({
+        source: 'history',
+        bytes: Math.max(...hourly),
+        detail: `${hourly.length} hourly peak${hourly.length === 1 ? '' : 's'}${service} over ${formatDuration(span)}`,
+      });
+    }
+  }
+
+  if (opts.prometheus) {
+    const selector = selectorFor({
+      shortId: c.id.slice(0, 12),
+      composeProject: c.composeProject,
+      composeService: c.composeService,
+    });
+    try {
+      const p = await opts.prometheus.peak(selector, opts.windowMs);
+      if (p) {
+        const span = p.firstSampleMs !== undefined ? now - p.firstSampleMs : opts.windowMs;
+        historyMs = Math.max(historyMs, span);
+        observations.push({
+          source: 'prometheus',
+          bytes: p.bytes,
+          detail: `max_over_time of the working set ${selector} over ${formatDuration(span)}`,
+        });
+      }
+    } catch (err) {
+      if (err instanceof PrometheusError) prometheusFailed(err);
+      else throw err;
+    }
+  }
+
+  // OOM kills in the window: the event log (which outlives the container), else the kernel's counter for
+  // a cgroup started within the window, else Docker's OOMKilled flag of a stopped container.
+  let oomKills: { count: number; lastMs?: number } = { count: 0 };
+  if (g.store) {
+    const events = g.store
+      .queryOomEvents({ sinceMs, limit: 10_000 })
+      .filter((e) => e.containerId !== undefined && ids.has(e.containerId));
+    if (events.length > 0)
+      oomKills = { count: events.length, lastMs: Math.max(...events.map((e) => e.timeMs)) };
+  }
+  if (oomKills.count === 0 && s?.oomKills && startedMs !== undefined && startedMs >= sinceMs)
+    oomKills = { count: s.oomKills };
+  if (oomKills.count === 0 && details?.oomKilled && (details.finishedAtMs ?? 0) >= sinceMs) {
+    oomKills = details.finishedAtMs !== undefined ? { count: 1, lastMs: details.finishedAtMs } : { count: 1 };
+  }
+
+  const typical = median(hourly) ?? s?.workingSet;
+  const rec = recommend({
+    limitBytes: current.limitBytes,
+    ...(current.oomKillDisabled !== undefined ? { oomKillDisabled: current.oomKillDisabled } : {}),
+    observations,
+    ...(typical !== undefined ? { typicalBytes: typical } : {}),
+    historyMs: Math.min(historyMs, opts.windowMs),
+    minHistoryMs: Math.min(opts.minHistoryMs, opts.windowMs),
+    swapPeakBytes: swapPeak,
+    oomKills,
+    ...(jvm ? { jvm } : {}),
+    hostMemoryBytes: host?.memTotalBytes ?? 0,
+    headroom: opts.headroom,
+    windowMs: opts.windowMs,
+    now,
+  });
+  return {
+    id: c.id,
+    name: c.name,
+    image: c.image,
+    composeProject: c.composeProject,
+    composeService: c.composeService,
+    namespace: c.namespace,
+    pod: c.pod,
+    container: c.container,
+    status: s ? 'running' : details ? details.state || 'stopped' : 'removed',
+    current,
+    observations,
+    historyMs: Math.min(historyMs, opts.windowMs),
+    rec,
+  };
+}

@@ -1,0 +1,152 @@
+import { eventHeader, eventJson, formatEventLine, mergeEvents } from '../../src/cli/events';
+import { renderTopTable, sortTopRows, type TopRow, topRow } from '../../src/cli/top';
+import type { ContainerLabels } from '../../src/state/containers';
+
+const MiB = 1024 * 1024;
+const t0 = Date.UTC(2026, 10, 28, 2, 11, 5);
+const labels = (name: string): ContainerLabels => ({
+  id: 'aaaaaaaaaaaa',
+  name,
+  image: 'app',
+  compose_project: '',
+  compose_service: '',
+  namespace: '',
+  pod: '',
+  container: '',
+});
+
+const kill = {
+  id: 7,
+  key: 'kmsg:1',
+  timeMs: t0,
+  timeExact: true,
+  scope: 'container' as const,
+  containerId: 'a'.repeat(64),
+  labels: labels('web'),
+  victim: { pid: 4242, comm: 'java', anonRssBytes: 250 * MiB, fileRssBytes: 5 * MiB, shmemRssBytes: 0 },
+  groupKill: false,
+  sources: ['cgroup', 'kmsg'],
+};
+const exit = {
+  id: 3,
+  timeMs: t0,
+  containerId: 'a'.repeat(64),
+  labels: labels('web'),
+  exitCode: 137,
+  oomKilled: true,
+};
+const stopped = {
+  id: 4,
+  timeMs: t0 + 1000,
+  containerId: 'b'.repeat(64),
+  labels: labels('db'),
+  exitCode: 137,
+  oomKilled: false,
+};
+
+describe('events: one line each', () => {
+  it('orders oldest first, the kill before the exit it caused', () => {
+    const merged = mergeEvents([kill], [stopped, exit]);
+    expect(merged.map((i) => `${i.kind}:${i.id}`)).toEqual(['oom:7', 'exit:3', 'exit:4']);
+  });
+
+  it.each([
+    [
+      { kind: 'oom' as const, id: 7, ev: kill },
+      '2026-11-28T02:11:05Z   web                       oom-kill   container  java (4242)                 255 MiB     -  yes',
+    ],
+    [
+      { kind: 'exit' as const, id: 3, ev: exit },
+      '2026-11-28T02:11:05Z   web                       exit       -          -                                 -   137  yes',
+    ],
+    [
+      { kind: 'exit' as const, id: 4, ev: stopped },
+      '2026-11-28T02:11:06Z   db                        exit       -          -                                 -   137  no',
+    ],
+    [
+      {
+        kind: 'oom' as const,
+        id: 8,
+        ev: { ...kill, victim: undefined, timeExact: false, scope: 'system' as const },
+      },
+      '2026-11-28T02:11:05Z~  web                       oom-kill   system     unknown                           -     -  yes',
+    ],
+    [
+      {
+        kind: 'oom' as const,
+        id: 9,
+        ev: {
+          ...kill,
+          containerId: undefined,
+          labels: undefined,
+          scope: 'other' as const,
+          cgroup: '/system.slice/cron.service',
+        },
+      },
+      '2026-11-28T02:11:05Z   /system.slice/cron.serv…  oom-kill   other      java (4242)                 255 MiB     -  yes',
+    ],
+  ])('%#', (item, line) => {
+    expect(formatEventLine(item)).toBe(line);
+    expect(eventHeader().split(/\s+/)).toEqual([
+      'TIME',
+      'CONTAINER',
+      'EVENT',
+      'SCOPE',
+      'VICTIM',
+      'RSS',
+      'EXIT',
+      'OOM',
+    ]);
+  });
+
+  it('gives kills in the API shape and exits with their code as JSON', () => {
+    expect(eventJson({ kind: 'oom', id: 7, ev: kill })).toMatchObject({
+      type: 'oom_kill',
+      scope: 'container',
+      victim: { comm: 'java', rss_bytes: 255 * MiB },
+    });
+    expect(eventJson({ kind: 'oom', id: 7, ev: kill, update: true })).toMatchObject({
+      type: 'oom_kill',
+      update: true,
+    });
+    expect(eventJson({ kind: 'exit', id: 3, ev: exit })).toEqual({
+      type: 'exit',
+      time: '2026-11-28T02:11:05.000Z',
+      container: { ...labels('web'), id: 'a'.repeat(64) },
+      exit_code: 137,
+      oom_killed: true,
+    });
+  });
+});
+
+describe('top: sorted by limit ratio', () => {
+  const sample = (usage: number, limit: number) => ({
+    readAtMs: t0,
+    usage,
+    limit,
+    workingSet: usage,
+  });
+  const rows: TopRow[] = [
+    topRow('1'.repeat(64), 'half', sample(50 * MiB, 100 * MiB)),
+    topRow('2'.repeat(64), 'free-a', sample(10 * MiB, Infinity)),
+    topRow('3'.repeat(64), 'full', sample(95 * MiB, 100 * MiB), { count: 2, lastMs: t0 - 600_000 }),
+    topRow('4'.repeat(64), 'free-b', sample(300 * MiB, Infinity)),
+    topRow('5'.repeat(64), 'low', sample(1 * MiB, 100 * MiB)),
+  ];
+
+  it('puts the highest ratio first and the unlimited last, largest first', () => {
+    expect(sortTopRows(rows).map((r) => r.name)).toEqual(['full', 'half', 'low', 'free-b', 'free-a']);
+  });
+
+  it('draws bars, flags no limit and marks recent OOM kills', () => {
+    const lines = renderTopTable(sortTopRows(rows), t0, false);
+    expect(lines[0]).toMatch(
+      /^CONTAINER\s+ID\s+WORKING SET\s+LIMIT\s+RATIO\s+USAGE\/LIMIT\s+PSI10\s+OOM KILLS$/,
+    );
+    expect(lines[1]).toMatch(
+      /^full\s+333333333333\s+95 MiB\s+100 MiB\s+95\.0%\s+\[###################-\]\s+-\s+2 \(10m ago\)$/,
+    );
+    expect(lines[4]).toMatch(/^free-b\s+444444444444\s+300 MiB\s+none\s+-\s+NO LIMIT/);
+    expect(lines.join('\n')).not.toContain('\x1b[');
+  });
+});
