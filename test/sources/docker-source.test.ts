@@ -74,6 +74,26 @@ describe('DockerSource when Docker is absent', () => {
     expect(warning?.['msg']).toContain(`nothing listens on ${socketPath} (dockerd is not running)`);
   });
 
+  it('a persisted cursor ahead of the clock is dropped, so live events are not taken for replays', async () => {
+    const { log, lines } = capturingLogger();
+    const tomorrow = BigInt(Date.now() + 86_400_000) * 1_000_000n;
+    const source = new DockerSource({
+      socketPath: path.join(dir, 'missing.sock'),
+      listener: {},
+      log,
+      cursor: tomorrow,
+    });
+    expect(source.cursor).toBe(tomorrow);
+    await source.start();
+    await source.stop();
+    expect(source.cursor).toBeUndefined();
+    expect(
+      lines.some((l) =>
+        String(l['msg']).startsWith('the persisted Docker event cursor is ahead of the clock'),
+      ),
+    ).toBe(true);
+  });
+
   it('stop() during the backoff returns at once', async () => {
     const { log } = capturingLogger();
     const source = new DockerSource({

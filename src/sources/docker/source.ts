@@ -149,7 +149,7 @@ export class DockerSource implements Source {
 
   private lastCursor: bigint | undefined;
   /** Events at or before this were delivered by an earlier oomwatch process. */
-  private readonly persistedCursor: bigint;
+  private persistedCursor: bigint;
   /** When the first stream opened (ns): the replay point after a reconnect before any event was seen. */
   private firstStreamNs: bigint | undefined;
   private readonly recentKeys = new Set<string>();
@@ -211,6 +211,17 @@ export class DockerSource implements Source {
   async start(): Promise<void> {
     if (!this.stopped) return;
     this.stopped = false;
+    // A cursor ahead of the clock (the clock was stepped back, or the state came from another host)
+    // would make every live event look already delivered: it is dropped, and replay starts from now.
+    const nowNs = BigInt(Date.now()) * 1_000_000n;
+    if (this.persistedCursor > nowNs + 60_000_000_000n) {
+      this.opts.log.warn(
+        { cursor: this.persistedCursor.toString(), now: nowNs.toString() },
+        'the persisted Docker event cursor is ahead of the clock; ignoring it (events of the outage may be missed)',
+      );
+      this.persistedCursor = -1n;
+      this.lastCursor = undefined;
+    }
     this.api ??= this.opts.api ?? dockerodeApi(this.opts.socketPath);
     this.queue = new WorkQueue(this.opts.inspectConcurrency ?? 4, (key, err) => this.onTaskError(key, err));
     let firstAttempt!: () => void;
@@ -521,7 +532,7 @@ export class DockerSource implements Source {
     const at = { id: e.id, timeMs: e.timeMs, timeNano: e.timeNano };
     const reason =
       e.unknownExit === 'exitCode-label'
-        ? 'the container has a label named exitCode, which hides Docker exit code in the die event'
+        ? "the container has a label named exitCode, which hides Docker's exit code in the die event"
         : e.unknownExit === 'legacy'
           ? 'the die event is in the pre-1.22 format, which has no exit code'
           : 'the die event has no exitCode attribute';
