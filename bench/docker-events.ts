@@ -200,8 +200,7 @@ async function realDockerd(o: Options): Promise<void> {
       `  lost: ${expected - tally.total} of ${expected} generated (${emitted - tally.total} of ${emitted} emitted); duplicates skipped ${source.stats.duplicates}, parse errors ${source.stats.parseErrors}`,
       `  ${lagLine(tally.lagsMs)} (dockerd timestamp to listener call)`,
       `  event-loop utilisation of the process (generator + source): ${fmt(elu.utilization * 100)} %`,
-      '',
-    ].join('\n'),
+    ].join('\n') + '\n\n',
   );
 }
 
