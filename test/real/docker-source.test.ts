@@ -73,7 +73,7 @@ class Recorder implements DockerListener {
   }
 }
 
-export async function eventually<T>(probe: () => T | undefined, ms: number, what: string): Promise<T> {
+async function eventually<T>(probe: () => T | undefined, ms: number, what: string): Promise<T> {
   const deadline = Date.now() + ms;
   for (;;) {
     const v = probe();
