@@ -1,7 +1,7 @@
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { SecureContextOptions, TlsOptions } from 'node:tls';
+import { type SecureContextOptions, type TlsOptions, createSecureContext } from 'node:tls';
 import bcrypt from 'bcryptjs';
 import YAML from 'yaml';
 import { OomwatchError } from '../errors';
@@ -92,7 +92,9 @@ export function loadWebConfig(file: string): WebConfig {
     try {
       return fs.readFileSync(full);
     } catch (err) {
-      throw bad(`cannot read ${what} ${full}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+      throw bad(
+        `cannot read ${what} ${full}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+      );
     }
   };
 
@@ -101,13 +103,16 @@ export function loadWebConfig(file: string): WebConfig {
   if (tlsDoc !== undefined && tlsDoc !== null) {
     if (typeof tlsDoc !== 'object') throw bad('tls_server_config must be a mapping');
     const t = tlsDoc as Record<string, unknown>;
-    for (const key of Object.keys(t)) if (!TLS_KEYS.has(key)) throw bad(`unknown key "tls_server_config.${key}"`);
-    const cert = t['cert'] !== undefined ? Buffer.from(String(t['cert'])) : readRel(t['cert_file'], 'cert_file');
+    for (const key of Object.keys(t))
+      if (!TLS_KEYS.has(key)) throw bad(`unknown key "tls_server_config.${key}"`);
+    const cert =
+      t['cert'] !== undefined ? Buffer.from(String(t['cert'])) : readRel(t['cert_file'], 'cert_file');
     const key = t['key'] !== undefined ? Buffer.from(String(t['key'])) : readRel(t['key_file'], 'key_file');
     const tls: TlsOptions & SecureContextOptions = { cert, key };
     const authType = (t['client_auth_type'] as string | undefined) ?? 'NoClientCert';
     const auth = CLIENT_AUTH[authType];
-    if (!auth) throw bad(`client_auth_type "${authType}" is not one of ${Object.keys(CLIENT_AUTH).join(', ')}`);
+    if (!auth)
+      throw bad(`client_auth_type "${authType}" is not one of ${Object.keys(CLIENT_AUTH).join(', ')}`);
     Object.assign(tls, auth);
     if (t['client_ca_file'] !== undefined) tls.ca = readRel(t['client_ca_file'], 'client_ca_file');
     else if (auth.rejectUnauthorized) throw bad(`client_auth_type ${authType} needs client_ca_file`);
@@ -122,6 +127,16 @@ export function loadWebConfig(file: string): WebConfig {
       tls[field] = mapped;
     }
     if (tls.minVersion === undefined) tls.minVersion = 'TLSv1.2'; // exporter-toolkit's default
+    try {
+      // Checked here, so that a certificate that is not PEM or a key that does not match it is a
+      // configuration error with a message, not a stack trace from the HTTPS server.
+      createSecureContext(tls);
+    } catch (err) {
+      throw bad(
+        `the TLS certificate, key or CA cannot be used (${(err as Error).message}): give PEM files, ` +
+          'the certificate (BEGIN CERTIFICATE) with the private key that belongs to it (BEGIN PRIVATE KEY)',
+      );
+    }
     out.tls = tls;
   }
 
@@ -133,7 +148,8 @@ export function loadWebConfig(file: string): WebConfig {
     }
     const headers = (h['headers'] ?? {}) as Record<string, unknown>;
     for (const [name, value] of Object.entries(headers)) {
-      if (!ALLOWED_HEADERS.includes(name)) throw bad(`header "${name}" may not be set (allowed: ${ALLOWED_HEADERS.join(', ')})`);
+      if (!ALLOWED_HEADERS.includes(name))
+        throw bad(`header "${name}" may not be set (allowed: ${ALLOWED_HEADERS.join(', ')})`);
       out.headers[name] = String(value);
     }
   }
@@ -144,7 +160,9 @@ export function loadWebConfig(file: string): WebConfig {
     const users = new Map<string, string>();
     for (const [user, hash] of Object.entries(usersDoc as Record<string, unknown>)) {
       if (typeof hash !== 'string' || !/^\$2[abxy]?\$\d\d\$[./A-Za-z0-9]{53}$/.test(hash)) {
-        throw bad(`basic_auth_users.${user} is not a bcrypt hash (make one with: htpasswd -nBC 10 "" | tr -d ':\\n')`);
+        throw bad(
+          `basic_auth_users.${user} is not a bcrypt hash (make one with: htpasswd -nBC 10 "" | tr -d ':\\n')`,
+        );
       }
       users.set(user, hash);
     }
@@ -174,7 +192,10 @@ export class BasicAuth {
     const user = decoded.slice(0, colon);
     const password = decoded.slice(colon + 1);
     const hash = this.users.get(user);
-    const digest = crypto.createHmac('sha256', this.cacheKey).update(`${user}\0${password}\0${hash ?? ''}`).digest('hex');
+    const digest = crypto
+      .createHmac('sha256', this.cacheKey)
+      .update(`${user}\0${password}\0${hash ?? ''}`)
+      .digest('hex');
     if (hash !== undefined && this.verified.has(digest)) return true;
     const ok = await bcrypt.compare(password, hash ?? BasicAuth.DUMMY);
     if (ok && hash !== undefined) {
