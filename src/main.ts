@@ -12,6 +12,7 @@ import { SelfMetrics } from './metrics/self';
 import { Poller } from './poller';
 import { buildServer } from './server/server';
 import { loadWebConfig } from './server/web-config';
+import { dockerSourceFromConfig } from './sources/docker';
 import { KmsgSource, kmsgFamilies } from './sources/kmsg';
 import { MemoryEventsWatch } from './sources/memory-events-watch';
 import { VmstatSource } from './sources/vmstat';
@@ -100,6 +101,32 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
           ...(kmsgBoot !== undefined && Number.isInteger(kmsgSeq) ? { cursor: { bootId: kmsgBoot, seq: kmsgSeq } } : {}),
         });
   if (kmsg) renderer.contribute(kmsgFamilies(kmsg));
+
+  // Docker: names, images and compose labels for the series, and oom/die/start events for the ledger.
+  // Work here runs on the event stream: each call only updates memory.
+  const dockerCursor = store.getMeta('docker_since_nano');
+  const docker = dockerSourceFromConfig(config, {
+    log: log.child({ module: 'docker' }),
+    ...(dockerCursor !== undefined && /^\d+$/.test(dockerCursor) ? { cursor: BigInt(dockerCursor) } : {}),
+    listener: {
+      onOom: (ev) => ledger.onDockerOom(ev),
+      // An exit whose code a container label hid and that could not be looked up is kept as exit code -1
+      // (exported as exit_code="unknown"): the exit happened.
+      onDie: (ev) => ledger.onDockerDie({ id: ev.id, exitCode: ev.exitCode ?? -1, timeMs: ev.timeMs, timeNano: ev.timeNano }),
+      onStart: (ev) => ledger.onDockerStart(ev.id, ev.timeMs),
+      onMetadata: (id, meta) => {
+        // Only containers oomwatch already tracks: the others get it from the cache when first seen.
+        const entry = table.get(id);
+        if (entry && entry.applyMetadata(meta)) persistence.dirty(entry);
+      },
+    },
+  });
+  const restoreOnCreate = table.onCreate;
+  table.onCreate = (entry) => {
+    restoreOnCreate?.(entry);
+    const meta = docker?.metadataOf(entry.id);
+    if (meta) entry.applyMetadata(meta);
+  };
   const vmstat = new VmstatSource({ procRoot: config.procRoot, log: log.child({ module: 'vmstat' }) });
   const vmstatBase = Number(store.getMeta('vmstat_base'));
   const vmstatBaseTime = Number(store.getMeta('vmstat_base_time_ms'));
@@ -156,6 +183,8 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
       meta['kmsg_boot_id'] = c.bootId;
       meta['kmsg_seq'] = String(c.seq);
     }
+    const dc = docker?.cursor;
+    if (dc !== undefined) meta['docker_since_nano'] = dc.toString();
     const base = ledger.vmstatBaseline;
     if (base !== undefined && bootId !== undefined) {
       meta['vmstat_boot_id'] = bootId;
@@ -165,7 +194,7 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
     if (Object.keys(meta).length > 0) store.setMeta(meta);
   };
 
-  const sources: Source[] = [store, vmstat, ...(kmsg ? [kmsg] : []), eventsWatch, poller];
+  const sources: Source[] = [store, vmstat, ...(kmsg ? [kmsg] : []), ...(docker ? [docker] : []), eventsWatch, poller];
   for (const s of sources) self.addSource(s);
 
   const app = buildServer({

@@ -113,6 +113,8 @@ interface PendingDie {
 }
 
 const MAX_RECENT = 64;
+/** Docker `oom` events of one container closer together than this are one OOM situation. */
+const DOCKER_OOM_BURST_MS = 2000;
 
 export class OomLedger {
   /** Recent kill records per container, for confirmation by the other sources. */
@@ -286,8 +288,14 @@ export class OomLedger {
   onDockerOom(ev: DockerOomEvent): void {
     const entry = this.opts.table.ensure(ev.id, this.now());
     entry.dockerOomEvents++;
+    const previous = entry.lastDockerOomMs;
+    entry.lastDockerOomMs = ev.timeMs;
     entry.lastOomMs = Math.max(entry.lastOomMs ?? 0, ev.timeMs);
     this.opts.sink?.dirty(entry);
+    // Docker raises `oom` once per OOM notification of the cgroup, and one kill on cgroup v1 raises several
+    // (six were seen for one kill here). Those that follow within DOCKER_OOM_BURST_MS of the container's
+    // previous one are the same situation: counted as events, never as more kills.
+    const repeat = previous !== undefined && ev.timeMs >= previous && ev.timeMs - previous <= DOCKER_OOM_BURST_MS;
 
     const existing = this.findRecord(
       entry.id,
@@ -301,6 +309,7 @@ export class OomLedger {
       this.updated(existing, entry);
       return;
     }
+    if (repeat) return;
     const anonIndex = this.anonymous.findIndex(
       (r) => Math.abs(r.timeMs - ev.timeMs) <= this.opts.matchWindowMs,
     );

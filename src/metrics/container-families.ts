@@ -193,7 +193,8 @@ export function writeContainerFamilies(w: ExpositionWriter, entries: readonly Co
         header = true;
       }
       const [code, oom] = key.split('|');
-      w.sample(EXITS, `${e.labelText},exit_code="${code}",oom_killed="${oom}"`, count);
+      const label = code === '-1' ? 'unknown' : code;
+      w.sample(EXITS, `${e.labelText},exit_code="${label}",oom_killed="${oom}"`, count);
     }
   }
 

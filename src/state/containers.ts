@@ -84,6 +84,8 @@ export class ContainerEntry {
   runStartMs: number | undefined;
   /** Time of the last OOM kill or Docker `oom` event attributed to the container. */
   lastOomMs: number | undefined;
+  /** Time of the container's last Docker `oom` event. */
+  lastDockerOomMs: number | undefined;
 
   firstSeenMs: number;
   lastSeenMs: number;
@@ -113,6 +115,7 @@ export class ContainerEntry {
     this.lastReadMs = undefined;
     this.runStartMs = undefined;
     this.lastOomMs = undefined;
+    this.lastDockerOomMs = undefined;
   }
 
   /** The label pairs of every series of this container, rendered once: `id="...",name="...",...`. */

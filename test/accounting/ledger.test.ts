@@ -379,6 +379,28 @@ describe('Docker oom events', () => {
     expect(a.dockerOomEvents).toBe(1);
   });
 
+  it('a burst of Docker oom events for one kill is one kill (cgroup v1 raises several per kill)', () => {
+    const h = new Harness();
+    h.kmsgUp = false;
+    for (let i = 0; i < 6; i++) {
+      h.dockerOom(B);
+      h.advance(30);
+    }
+    h.advance(10_000);
+    expect(h.kills(B)).toBe(1);
+    expect(h.table.get(B)?.dockerOomEvents).toBe(6);
+  });
+
+  it('a burst of Docker oom events claims one anonymous kernel record, not more', () => {
+    const h = new Harness();
+    h.kmsg(undefined);
+    h.kmsg(undefined);
+    for (let i = 0; i < 4; i++) h.dockerOom(A);
+    h.advance(10_000);
+    expect(h.kills(A)).toBe(1);
+    expect(h.ledger.scopes).toEqual({ container: 1, system: 0, other: 1 });
+  });
+
   it('with the kernel log up, an oom event whose cgroup shows no kill is a situation, not a kill', () => {
     const h = new Harness();
     const a = h.container(A);
