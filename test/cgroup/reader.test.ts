@@ -1,0 +1,191 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { detectLayout } from '../../src/cgroup/layout';
+import { CgroupReader, FdBudget } from '../../src/cgroup/reader';
+import { fixtureId } from './fixture-ids';
+
+/**
+ * CgroupReader on the fixture trees: every file of a container read into one sample, the derived values,
+ * and what happens when files or the whole cgroup go away. Expected figures are read from the fixture files
+ * by the test itself, so a new capture does not need new numbers here.
+ */
+const FIXTURES = path.join(__dirname, '..', 'fixtures', 'cgroup');
+
+function copyOf(mode: string): string {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'oomwatch-reader-'));
+  fs.cpSync(path.join(FIXTURES, mode), root, { recursive: true });
+  return root;
+}
+const num = (file: string): number => Number(fs.readFileSync(file, 'latin1').trim());
+const statKey = (dir: string, key: string): number =>
+  Number(
+    new RegExp(`^${key} (\\d+)$`, 'm').exec(fs.readFileSync(path.join(dir, 'memory.stat'), 'latin1'))?.[1],
+  );
+
+describe('CgroupReader on v1 (files copied from this machine)', () => {
+  const layout = detectLayout(path.join(FIXTURES, 'hybrid'));
+  const rel = (name: string): string => `/docker/${fixtureId(name)}`;
+  const dir = (name: string): string => path.join(layout.memoryRoot, rel(name));
+
+  it('reads a container with a limit, page cache past it and swap allowed', () => {
+    const reader = new CgroupReader(layout, rel('cache'), new FdBudget(64));
+    const { vanished, recreated, sample, errors } = reader.read(1000);
+    const d = dir('cache');
+    expect({ vanished, recreated, errors }).toEqual({ vanished: false, recreated: false, errors: [] });
+    expect(sample).toMatchObject({
+      readAtMs: 1000,
+      usage: num(path.join(d, 'memory.usage_in_bytes')),
+      limit: 16 * 1024 * 1024,
+      reservation: Infinity, // the soft limit's unlimited sentinel
+      peak: num(path.join(d, 'memory.max_usage_in_bytes')),
+      swapLimit: 16 * 1024 * 1024, // memsw 32 MiB minus the 16 MiB memory limit
+      swap: 0,
+      oomKillDisabled: false,
+      underOom: false,
+      oomKills: 0,
+      // memory.failcnt plus memory.memsw.failcnt
+      limitHits: num(path.join(d, 'memory.failcnt')) + num(path.join(d, 'memory.memsw.failcnt')),
+      workingSet: num(path.join(d, 'memory.usage_in_bytes')) - statKey(d, 'total_inactive_file'),
+    });
+    expect(sample.limitHits).toBeGreaterThan(0);
+    expect(sample.workingSet).toBeLessThan(sample.usage as number);
+    // hybrid: PSI from the v2 tree at the same path
+    expect(sample.pressure?.some.totalMicroseconds).toBeGreaterThanOrEqual(0);
+    reader.close();
+  });
+
+  it('reads an unlimited container as Infinity, and the OOM-killed and frozen ones', () => {
+    const budget = new FdBudget(64);
+    expect(new CgroupReader(layout, rel('batch'), budget).read().sample).toMatchObject({
+      limit: Infinity,
+      swapLimit: Infinity,
+    });
+    expect(new CgroupReader(layout, rel('oom'), budget).read().sample).toMatchObject({
+      oomKills: 2,
+      limit: 32 * 1024 * 1024,
+      swapLimit: 0,
+    });
+    expect(new CgroupReader(layout, rel('frozen'), budget).read().sample).toMatchObject({
+      oomKillDisabled: true,
+      underOom: true,
+    });
+  });
+
+  it('keeps one descriptor per file present and reuses them on the next read', () => {
+    const budget = new FdBudget(64);
+    const reader = new CgroupReader(layout, rel('web'), budget);
+    reader.read();
+    const open = reader.openFiles;
+    // usage, limit, soft limit, max usage, memsw limit, stat, oom_control, failcnt, memsw.failcnt, pressure
+    expect(open).toBe(10);
+    expect(budget.inUse).toBe(open);
+    reader.read();
+    expect(budget.inUse).toBe(open);
+    reader.close();
+    expect(budget.inUse).toBe(0);
+  });
+
+  it('reads every file anyway when the descriptor budget is spent (open, read, close each time)', () => {
+    const reader = new CgroupReader(layout, rel('web'), new FdBudget(0));
+    const { sample, errors } = reader.read();
+    expect(errors).toEqual([]);
+    expect(sample.usage).toBe(num(path.join(dir('web'), 'memory.usage_in_bytes')));
+    expect(reader.openFiles).toBe(0);
+  });
+});
+
+describe('CgroupReader on v2 (6.1 formats)', () => {
+  const layout = detectLayout(path.join(FIXTURES, 'v2'));
+
+  it('reads memory.events, memory.high, memory.swap.*, memory.peak and memory.oom.group', () => {
+    const k8s = fs
+      .readdirSync(path.join(layout.memoryRoot, 'kubepods.slice', 'kubepods-burstable.slice'))
+      .find((d) => d.startsWith('kubepods-burstable-pod'));
+    const rel = `/kubepods.slice/kubepods-burstable.slice/${k8s}/cri-containerd-${fixtureId('v2-k8s-app')}.scope`;
+    const { sample, errors } = new CgroupReader(layout, rel, new FdBudget(64)).read();
+    expect(errors).toEqual([]);
+    expect(sample).toMatchObject({
+      limit: 64 * 1024 * 1024,
+      high: Infinity,
+      reservation: 0,
+      swapLimit: 0,
+      oomKills: 3,
+      oomEvents: 1,
+      oomGroupKills: 1,
+      oomGroup: true,
+      limitHits: 9,
+      highEvents: 0,
+      peak: 64 * 1024 * 1024,
+    });
+    expect(sample.stat).toMatchObject({
+      rss: 30 * 1024 * 1024,
+      cache: 2 * 1024 * 1024,
+      inactiveFile: 1024 * 1024,
+    });
+  });
+
+  it('reads the throttling threshold and swap of the systemd-driver container', () => {
+    const { sample } = new CgroupReader(
+      layout,
+      `/system.slice/docker-${fixtureId('api')}.scope`,
+      new FdBudget(64),
+    ).read();
+    expect(sample).toMatchObject({
+      high: 120 * 1024 * 1024,
+      swap: 2 * 1024 * 1024,
+      swapLimit: 128 * 1024 * 1024,
+      highEvents: 14,
+    });
+  });
+});
+
+describe('CgroupReader when files go away', () => {
+  let root: string;
+  beforeEach(() => {
+    root = copyOf('v1');
+  });
+  afterEach(() => fs.rmSync(root, { recursive: true, force: true }));
+
+  it('reports a removed cgroup as vanished, with no error (normal churn)', () => {
+    const layout = detectLayout(root);
+    const rel = `/docker/${fixtureId('web')}`;
+    const reader = new CgroupReader(layout, rel, new FdBudget(64));
+    fs.rmSync(path.join(layout.memoryRoot, rel), { recursive: true });
+    expect(reader.read()).toMatchObject({ vanished: true, errors: [] });
+  });
+
+  it('leaves out a file this kernel does not have (swap accounting off) without an error, and stops looking for it', () => {
+    const layout = detectLayout(root);
+    const rel = `/docker/${fixtureId('web')}`;
+    const d = path.join(layout.memoryRoot, rel);
+    for (const f of fs.readdirSync(d).filter((f) => f.startsWith('memory.memsw.')))
+      fs.rmSync(path.join(d, f));
+    const reader = new CgroupReader(layout, rel, new FdBudget(64));
+    const { sample, errors } = reader.read();
+    expect(errors).toEqual([]);
+    expect(sample.swapLimit).toBeUndefined();
+    expect(sample.limitHits).toBe(num(path.join(d, 'memory.failcnt')));
+    // once known to be absent it is not retried: putting it back is not picked up until the reader is new
+    fs.writeFileSync(path.join(d, 'memory.memsw.limit_in_bytes'), '1\n');
+    expect(reader.read().sample.swapLimit).toBeUndefined();
+  });
+
+  it('reports a required file missing from a cgroup that is still there as an error of that file only', () => {
+    const layout = detectLayout(root);
+    const rel = `/docker/${fixtureId('web')}`;
+    fs.rmSync(path.join(layout.memoryRoot, rel, 'memory.stat'));
+    const { vanished, sample, errors } = new CgroupReader(layout, rel, new FdBudget(64)).read();
+    expect(vanished).toBe(false);
+    expect(errors).toEqual([
+      {
+        file: 'memory.stat',
+        kind: 'missing_file',
+        message: expect.stringContaining('memory.stat is missing'),
+      },
+    ]);
+    expect(sample.usage).toBeGreaterThan(0);
+    expect(sample.stat).toBeUndefined();
+    expect(sample.workingSet).toBeUndefined();
+  });
+});

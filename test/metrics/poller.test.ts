@@ -1,0 +1,129 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { fixtureId } from '../cgroup/fixture-ids';
+import { detectLayout } from '../../src/cgroup/layout';
+import { FdBudget } from '../../src/cgroup/reader';
+import { createLogger } from '../../src/log';
+import { MetricsRenderer } from '../../src/metrics/render';
+import { SelfMetrics } from '../../src/metrics/self';
+import { Poller } from '../../src/poller';
+import { ContainerTable } from '../../src/state/containers';
+import { findSamples, parseExposition, valueOf } from '../helpers/prom';
+
+/**
+ * The poll loop in-process over a copy of the v1 fixture tree, reading one container per turn of the event
+ * loop (batchSize 1) so the test can remove a container's cgroup after discovery found it and before its
+ * files are read: what normal churn looks like on a busy host.
+ */
+/** Self metrics wired to the table as main.ts wires them (oomwatch_containers by state). */
+function selfMetricsOf(table: ContainerTable): SelfMetrics {
+  return new SelfMetrics({
+    processMetrics: false,
+    containerCounts: () => {
+      let present = 0;
+      let gone = 0;
+      for (const e of table.values())
+        if (e.present) present++;
+        else gone++;
+      return { present, gone };
+    },
+  });
+}
+
+function setUp(batchSize = 1): {
+  root: string;
+  poller: Poller;
+  table: ContainerTable;
+  renderer: MetricsRenderer;
+  logs: Array<Record<string, unknown>>;
+} {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'oomwatch-poller-'));
+  fs.cpSync(path.join(__dirname, '..', 'fixtures', 'cgroup', 'v1'), root, { recursive: true });
+  const logs: Array<Record<string, unknown>> = [];
+  const log = createLogger('debug', {
+    write: (line: string) => void logs.push(JSON.parse(line) as Record<string, unknown>),
+  });
+  const table = new ContainerTable();
+  const self = selfMetricsOf(table);
+  const poller = new Poller({
+    layout: detectLayout(root),
+    table,
+    budget: new FdBudget(1024),
+    log,
+    metrics: self,
+    intervalMs: 3_600_000,
+    seriesGraceMs: 600_000,
+    batchSize,
+  });
+  return { root, poller, table, renderer: new MetricsRenderer(table, self), logs };
+}
+
+describe('a container removed between discovery and the read of its files', () => {
+  const s = setUp();
+  afterAll(async () => {
+    await s.poller.stop();
+    fs.rmSync(s.root, { recursive: true, force: true });
+  });
+
+  it('is marked gone without an error or a log line, and the poll completes for every other container', async () => {
+    // Containers are read in discovery order (docker/<frozen>, docker/<cache>, ...): the removal runs on the
+    // event loop turn after the first read, before the second.
+    const victim = path.join(s.root, 'memory', 'docker', fixtureId('cache'));
+    setImmediate(() => fs.rmSync(victim, { recursive: true }));
+    await s.poller.pollOnce();
+    expect(fs.existsSync(victim)).toBe(false);
+
+    const gone = s.table.get(fixtureId('cache'));
+    expect(gone?.present).toBe(false);
+    const scrape = parseExposition(await s.renderer.render('prometheus'));
+    expect(findSamples(scrape, 'oomwatch_poll_errors_total').filter((e) => e.value !== 0)).toEqual([]);
+    expect(s.logs.filter((l) => l['level'] === 'warn' || l['level'] === 'error')).toEqual([]);
+    expect(valueOf(scrape, 'oomwatch_containers', { state: 'present' })).toBe(10);
+    expect(valueOf(scrape, 'oomwatch_containers', { state: 'gone' })).toBe(1);
+    expect(
+      valueOf(scrape, 'oomwatch_container_memory_usage_bytes', { id: fixtureId('oom').slice(0, 12) }),
+    ).toBeGreaterThan(0);
+    expect(s.poller.ready).toBe(true);
+    expect(s.poller.up).toBe(true);
+  });
+});
+
+describe('--series-grace', () => {
+  it('keeps the counters of a gone container for the grace period and drops everything after it', async () => {
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), 'oomwatch-grace-'));
+    fs.cpSync(path.join(__dirname, '..', 'fixtures', 'cgroup', 'v1'), root, { recursive: true });
+    const table = new ContainerTable();
+    const self = selfMetricsOf(table);
+    const poller = new Poller({
+      layout: detectLayout(root),
+      table,
+      budget: new FdBudget(1024),
+      log: createLogger('silent'),
+      metrics: self,
+      intervalMs: 3_600_000,
+      seriesGraceMs: 300,
+    });
+    const renderer = new MetricsRenderer(table, self);
+    const oom = { id: fixtureId('oom').slice(0, 12) };
+    try {
+      await poller.pollOnce();
+      fs.rmSync(path.join(root, 'memory', 'docker', fixtureId('oom')), { recursive: true });
+      await poller.pollOnce();
+      const during = parseExposition(await renderer.render('prometheus'));
+      expect(valueOf(during, 'oomwatch_container_cgroup_oom_kills_total', oom)).toBe(2);
+      expect(valueOf(during, 'oomwatch_container_memory_usage_bytes', oom)).toBeUndefined();
+      expect(valueOf(during, 'oomwatch_container_info', oom)).toBeUndefined();
+
+      await new Promise((r) => setTimeout(r, 350));
+      await poller.pollOnce();
+      const after = parseExposition(await renderer.render('prometheus'));
+      expect(after.filter((x) => x.labels['id'] === oom.id)).toEqual([]);
+      expect(valueOf(after, 'oomwatch_containers', { state: 'gone' })).toBe(0);
+      expect(table.get(fixtureId('oom'))).toBeUndefined();
+    } finally {
+      await poller.stop();
+      fs.rmSync(root, { recursive: true, force: true });
+    }
+  });
+});
