@@ -124,15 +124,13 @@ describe('compose.yaml', () => {
     const docker = readDockerfile();
     const svc = service('oomwatch');
     const mounted: DocumentedMount[] = [
-      ...(svc.volumes ?? [])
-        .map(longVolume)
-        .map((v): DocumentedMount => ({
-          kind: v.type === 'volume' ? 'volume' : 'bind',
-          source: v.source,
-          target: v.target,
-          mode: v.read_only ? 'ro' : 'rw',
-          purpose: '',
-        })),
+      ...(svc.volumes ?? []).map(longVolume).map((v): DocumentedMount => ({
+        kind: v.type === 'volume' ? 'volume' : 'bind',
+        source: v.source,
+        target: v.target,
+        mode: v.read_only ? 'ro' : 'rw',
+        purpose: '',
+      })),
       ...(svc.devices ?? []).map((d): DocumentedMount => {
         const [source, target, mode] = d.split(':') as [string, string, string];
         return { kind: 'device', source, target, mode: mode as DocumentedMount['mode'], purpose: '' };

@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -260,21 +260,36 @@ export function buildOomwatchImage(log: (msg: string) => void = () => undefined)
 } {
   const { builder, runtime } = ensureBaseImages(log);
   const started = Date.now();
-  sh(
-    'docker',
-    [
-      'build',
-      '--network',
-      'host',
-      '--build-arg',
-      `BUILDER_IMAGE=${builder}`,
-      '--build-arg',
-      `BASE_IMAGE=${runtime}`,
-      '-t',
-      OOMWATCH_IMAGE,
-      '.',
-    ],
-    { cwd: ROOT, timeoutMs: 1_200_000 },
-  );
+  const args = [
+    'build',
+    '--network',
+    'host',
+    '--build-arg',
+    `BUILDER_IMAGE=${builder}`,
+    '--build-arg',
+    `BASE_IMAGE=${runtime}`,
+    '-t',
+    OOMWATCH_IMAGE,
+    '.',
+  ];
+  for (let attempt = 1; ; attempt++) {
+    const r = spawnSync('docker', args, {
+      cwd: ROOT,
+      encoding: 'utf8',
+      maxBuffer: 64 * 1024 * 1024,
+      timeout: 1_200_000,
+    });
+    if (r.status === 0) break;
+    const output = `${r.stdout ?? ''}${r.stderr ?? ''}`;
+    // A step killed by SIGKILL (137) is what a Docker Engine restarted under the build looks like (other
+    // suites on a shared machine restart dockerd); the layers already built are cached, so try again.
+    if (attempt < 3 && /returned a non-zero code: 137/.test(output)) {
+      log(`docker build attempt ${attempt} was killed (exit 137); retrying`);
+      continue;
+    }
+    throw new Error(
+      `docker build of the Dockerfile failed (exit ${r.status}):\n${output.split('\n').slice(-80).join('\n')}`,
+    );
+  }
   return { image: OOMWATCH_IMAGE, seconds: (Date.now() - started) / 1000 };
 }
