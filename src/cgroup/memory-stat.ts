@@ -1,4 +1,4 @@
-import { type Parsed, fail, ok, parseKeyedCounts } from './parse';
+import { type Parsed, fail, ok, parseKeyedCounts, pickKeyedCounts } from './parse';
 
 /**
  * memory.stat, parsed by key (keys move between kernels; never by position).
@@ -8,7 +8,8 @@ import { type Parsed, fail, ok, parseKeyedCounts } from './parse';
  * v2 (always hierarchical):
  *   anon 32768000\nfile 4096\n...\nfile_mapped 0\n...\ninactive_file 4096\n...
  */
-export interface MemoryStat {
+/** The figures oomwatch exports from memory.stat. */
+export interface MemoryStatFigures {
   /** Anonymous memory: v1 total_rss, v2 anon. */
   rss: number;
   /** Page cache: v1 total_cache, v2 file. */
@@ -19,34 +20,96 @@ export interface MemoryStat {
   inactiveFile: number;
   /** Swapped-out anonymous memory as memory.stat reports it (v1 total_swap; absent without swap accounting). */
   swap?: number;
-  /** Every key as written, for the CLI's breakdown. */
-  raw: Map<string, number>;
 }
 
-const V1_KEYS = { rss: 'total_rss', cache: 'total_cache', mappedFile: 'total_mapped_file', inactiveFile: 'total_inactive_file', swap: 'total_swap' };
-const V2_KEYS = { rss: 'anon', cache: 'file', mappedFile: 'file_mapped', inactiveFile: 'inactive_file', swap: undefined };
+export interface MemoryStat extends MemoryStatFigures {
+  /** Every key as written, for the CLI's breakdown. */
+  readonly raw: Map<string, number>;
+}
+
+/**
+ * Only the figures, as a small object of their own: a sample lives until the next poll, and keeping the
+ * MemoryStat would keep the file's text (for `raw`) alive with it.
+ */
+export function memoryStatFigures(stat: MemoryStat): MemoryStatFigures {
+  const out: MemoryStatFigures = {
+    rss: stat.rss,
+    cache: stat.cache,
+    mappedFile: stat.mappedFile,
+    inactiveFile: stat.inactiveFile,
+  };
+  if (stat.swap !== undefined) out.swap = stat.swap;
+  return out;
+}
+
+const V1_KEYS = {
+  rss: 'total_rss',
+  cache: 'total_cache',
+  mappedFile: 'total_mapped_file',
+  inactiveFile: 'total_inactive_file',
+  swap: 'total_swap',
+};
+const V2_KEYS = {
+  rss: 'anon',
+  cache: 'file',
+  mappedFile: 'file_mapped',
+  inactiveFile: 'inactive_file',
+  swap: undefined,
+};
+
+// The keys looked up, in this order; v1 also has the local keys for cgroups without hierarchy (use_hierarchy=0,
+// or a kernel older than the total_ keys).
+const V1_PICK = [
+  'total_rss',
+  'total_cache',
+  'total_mapped_file',
+  'total_inactive_file',
+  'total_swap',
+  'rss',
+  'cache',
+  'mapped_file',
+  'inactive_file',
+  'swap',
+];
+const V2_PICK = ['anon', 'file', 'file_mapped', 'inactive_file'];
 
 export function parseMemoryStat(text: string, version: 1 | 2): Parsed<MemoryStat> {
-  const parsed = parseKeyedCounts(text);
-  if (!parsed.ok) return parsed;
-  const raw = parsed.value;
+  const picked = pickKeyedCounts(text, version === 1 ? V1_PICK : V2_PICK);
+  if (!picked.ok) return picked;
+  const v = picked.value;
+  // v1 falls back to the local key (5 places further) when the total_ key is absent.
+  const get = (i: number): number | undefined => v[i] ?? (version === 1 ? v[i + 5] : undefined);
   const keys = version === 1 ? V1_KEYS : V2_KEYS;
-  // v1 without hierarchy (use_hierarchy=0, or a kernel older than the total_ keys) still has the local keys.
-  const get = (key: string): number | undefined =>
-    raw.get(key) ?? (version === 1 && key.startsWith('total_') ? raw.get(key.slice('total_'.length)) : undefined);
-  const rss = get(keys.rss);
-  const cache = get(keys.cache);
+  const rss = get(0);
+  const cache = get(1);
   if (rss === undefined || cache === undefined) {
     return fail(`memory.stat has no ${rss === undefined ? keys.rss : keys.cache} key`);
   }
-  const stat: MemoryStat = {
-    rss,
-    cache,
-    mappedFile: get(keys.mappedFile) ?? 0,
-    inactiveFile: get(keys.inactiveFile) ?? 0,
-    raw,
-  };
-  const swap = keys.swap === undefined ? undefined : get(keys.swap);
+  const stat = new ParsedMemoryStat(text, rss, cache, get(2) ?? 0, get(3) ?? 0);
+  const swap = version === 1 ? get(4) : undefined;
   if (swap !== undefined) stat.swap = swap;
   return ok(stat);
+}
+
+class ParsedMemoryStat implements MemoryStat {
+  swap?: number;
+  private rawMap: Map<string, number> | undefined;
+
+  constructor(
+    private readonly text: string,
+    readonly rss: number,
+    readonly cache: number,
+    readonly mappedFile: number,
+    readonly inactiveFile: number,
+  ) {}
+
+  /** Built from the text on first use: the poller reads five keys, only the CLI wants them all. */
+  get raw(): Map<string, number> {
+    if (this.rawMap === undefined) {
+      const parsed = parseKeyedCounts(this.text);
+      // The text was checked line by line when the stat was parsed.
+      this.rawMap = parsed.ok ? parsed.value : new Map();
+    }
+    return this.rawMap;
+  }
 }

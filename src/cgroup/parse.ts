@@ -56,16 +56,76 @@ export function parseLimit(text: string): Parsed<Bytes> {
  */
 export function parseKeyedCounts(text: string): Parsed<Map<string, number>> {
   const out = new Map<string, number>();
-  for (const line of text.split('\n')) {
-    if (line.length === 0) continue;
-    const sp = line.indexOf(' ');
-    if (sp <= 0) return fail(`expected "key value", got ${quote(line)}`);
-    const key = line.slice(0, sp);
-    const raw = line.slice(sp + 1).trim();
+  const error = scanKeyedCounts(text, (start, end, value) => out.set(text.slice(start, end), value));
+  return error === undefined ? ok(out) : fail(error);
+}
+
+/**
+ * The values of `keys` in a flat "key value" file, without building a map of every key: memory.stat has
+ * 40 to 80 lines and is read for every container on every poll, and the poller needs five of them. Every
+ * line is still checked, so a malformed file fails exactly as with parseKeyedCounts. `values[i]` is the
+ * value of `keys[i]`, undefined when the file does not have it.
+ */
+export function pickKeyedCounts(text: string, keys: readonly string[]): Parsed<Array<number | undefined>> {
+  const values = new Array<number | undefined>(keys.length).fill(undefined);
+  const error = scanKeyedCounts(text, (start, end, value) => {
+    const length = end - start;
+    for (let k = 0; k < keys.length; k++) {
+      const key = keys[k] as string;
+      if (key.length === length && text.startsWith(key, start)) {
+        values[k] = value;
+        return;
+      }
+    }
+  });
+  return error === undefined ? ok(values) : fail(error);
+}
+
+/**
+ * Walk "key value" lines, handing each key's position and its value to `visit`; returns the error for the
+ * first malformed line. Works on offsets rather than split lines so that a well-formed file allocates nothing.
+ */
+function scanKeyedCounts(
+  text: string,
+  visit: (keyStart: number, keyEnd: number, value: number) => void,
+): string | undefined {
+  let pos = 0;
+  while (pos < text.length) {
+    let eol = text.indexOf('\n', pos);
+    if (eol < 0) eol = text.length;
+    if (eol === pos) {
+      pos++;
+      continue;
+    }
+    const sp = text.indexOf(' ', pos);
+    if (sp <= pos || sp >= eol) return `expected "key value", got ${quote(text.slice(pos, eol))}`;
+    const value = integerBetween(text, sp + 1, eol);
     // Values are decimal integers; huge ones (hierarchical_memory_limit when unlimited) exceed 2^53.
-    if (!INTEGER.test(raw)) return fail(`expected an integer value for ${key}, got ${quote(line)}`);
-    const n = Number(raw);
-    out.set(key, Number.isSafeInteger(n) ? n : Number(BigInt(raw)));
+    if (value === undefined) {
+      return `expected an integer value for ${text.slice(pos, sp)}, got ${quote(text.slice(pos, eol))}`;
+    }
+    visit(pos, sp, value);
+    pos = eol + 1;
   }
-  return ok(out);
+  return undefined;
+}
+
+const isSpace = (c: number): boolean => c === 0x20 || (c >= 0x09 && c <= 0x0d) || c === 0xa0;
+
+/** The decimal integer in text[start, end) with surrounding whitespace, or undefined; like INTEGER on the trimmed text. */
+function integerBetween(text: string, start: number, end: number): number | undefined {
+  while (start < end && isSpace(text.charCodeAt(start))) start++;
+  while (end > start && isSpace(text.charCodeAt(end - 1))) end--;
+  const negative = text.charCodeAt(start) === 0x2d;
+  const first = negative ? start + 1 : start;
+  if (first >= end) return undefined;
+  let n = 0;
+  for (let i = first; i < end; i++) {
+    const d = text.charCodeAt(i) - 0x30;
+    if (d < 0 || d > 9) return undefined;
+    n = n * 10 + d;
+  }
+  // Up to 15 digits the sum is exact; longer numbers are rounded to the nearest double by Number().
+  if (end - first > 15) n = Number(text.slice(first, end));
+  return negative ? -n : n;
 }

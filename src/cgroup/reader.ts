@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { CgroupLayout } from './layout';
 import { parseMemoryEvents } from './memory-events';
-import { parseMemoryStat } from './memory-stat';
+import { memoryStatFigures, parseMemoryStat } from './memory-stat';
 import { parseOomControl } from './oom-control';
 import { type Parsed, parseCount, parseLimit } from './parse';
 import { parsePressure } from './pressure';
@@ -71,7 +71,7 @@ const V1_FILES: FileSpec[] = [
     apply: (s, text) => {
       const r = parseMemoryStat(text, 1);
       if (r.ok) {
-        s.stat = r.value;
+        s.stat = memoryStatFigures(r.value);
         if (r.value.swap !== undefined) s.swap = r.value.swap;
       }
       return r;
@@ -122,7 +122,7 @@ const V2_FILES: FileSpec[] = [
     optional: false,
     apply: (s, text) => {
       const r = parseMemoryStat(text, 2);
-      if (r.ok) s.stat = r.value;
+      if (r.ok) s.stat = memoryStatFigures(r.value);
       return r;
     },
   },
@@ -221,6 +221,16 @@ function preadAll(fd: number): string {
   return shared.toString('latin1', 0, total);
 }
 
+/** Past the descriptor budget: open, one read, close (readFileSync would add an fstat and a second read). */
+function readTransient(file: string): string {
+  const fd = fs.openSync(file, 'r');
+  try {
+    return preadAll(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
 function isGone(err: unknown): boolean {
   const code = (err as NodeJS.ErrnoException).code;
   return code === 'ENOENT' || code === 'ENODEV' || code === 'ESTALE';
@@ -242,6 +252,8 @@ export class CgroupReader {
   private readonly specs: FileSpec[];
   private readonly fds: number[];
   private readonly dirs: Record<Root, string | undefined>;
+  /** Each spec's file path, built once: a poll reads thousands of files and joins no paths. */
+  private readonly paths: Array<string | undefined>;
   /** A kept descriptor went stale during this read and the file opened again: a new cgroup at the path. */
   private reopenedStale = false;
 
@@ -256,6 +268,10 @@ export class CgroupReader {
       memory: path.join(layout.memoryRoot, cgroupPath),
       pressure: layout.pressureRoot === undefined ? undefined : path.join(layout.pressureRoot, cgroupPath),
     };
+    this.paths = this.specs.map((spec) => {
+      const dir = this.dirs[spec.root];
+      return dir === undefined ? undefined : path.join(dir, spec.file);
+    });
   }
 
   get memoryDir(): string {
@@ -267,10 +283,9 @@ export class CgroupReader {
     const errors: SampleError[] = [];
     const scratch: Scratch = {};
     for (let i = 0; i < this.specs.length; i++) {
+      const file = this.paths[i];
+      if (file === undefined || this.fds[i] === ABSENT) continue;
       const spec = this.specs[i] as FileSpec;
-      const dir = this.dirs[spec.root];
-      if (dir === undefined || this.fds[i] === ABSENT) continue;
-      const file = path.join(dir, spec.file);
       let text: string;
       try {
         text = this.readFileReopening(i, file);
@@ -324,11 +339,11 @@ export class CgroupReader {
 
   private readFile(i: number, file: string): string {
     let fd = this.fds[i] as number;
-    if (fd === TRANSIENT) return fs.readFileSync(file, 'latin1');
+    if (fd === TRANSIENT) return readTransient(file);
     if (fd === NOT_OPEN) {
       if (!this.budget.take()) {
         this.fds[i] = TRANSIENT;
-        return fs.readFileSync(file, 'latin1');
+        return readTransient(file);
       }
       try {
         fd = fs.openSync(file, 'r');

@@ -1,4 +1,4 @@
-import type { MemoryStat } from './memory-stat';
+import type { MemoryStat, MemoryStatFigures } from './memory-stat';
 import type { Pressure } from './pressure';
 
 /**
@@ -19,7 +19,8 @@ export interface MemorySample {
   /** Limit on swap alone (v2 memory.swap.max; v1 memsw limit minus the memory limit). */
   swapLimit?: number;
   peak?: number;
-  stat?: MemoryStat;
+  /** The memory.stat figures; `raw` (every key) only where a tool kept it: the poller does not. */
+  stat?: MemoryStatFigures & { raw?: MemoryStat['raw'] };
   workingSet?: number;
   oomKillDisabled?: boolean;
   underOom?: boolean;
