@@ -164,12 +164,35 @@ export const CONTAINER_FAMILIES: readonly ContainerFamily[] = [
 
 const EXITS = 'oomwatch_container_exits_total';
 
+/** Each family's sample name as UTF-8, encoded once. */
+const FAMILY_NAME_BYTES: readonly Buffer[] = CONTAINER_FAMILIES.map((f) => Buffer.from(f.name, 'utf8'));
+
+/**
+ * Each container's label text as UTF-8, encoded once and reused on every scrape until the labels change
+ * (the entry renders a new labelText string then, so the string is the cache key).
+ */
+const encodedLabels = new WeakMap<ContainerEntry, { text: string; bytes: Buffer }>();
+
+function labelBytes(e: ContainerEntry): Buffer {
+  const text = e.labelText;
+  let cached = encodedLabels.get(e);
+  if (cached === undefined || cached.text !== text) {
+    cached = { text, bytes: Buffer.from(text, 'utf8') };
+    encodedLabels.set(e, cached);
+  }
+  return cached.bytes;
+}
+
 /** Write every per-container family, plus the exits and info families. */
 export function writeContainerFamilies(w: ExpositionWriter, entries: readonly ContainerEntry[]): void {
-  for (const fam of CONTAINER_FAMILIES) {
+  const labels = entries.map(labelBytes);
+  for (let f = 0; f < CONTAINER_FAMILIES.length; f++) {
+    const fam = CONTAINER_FAMILIES[f] as ContainerFamily;
+    const name = FAMILY_NAME_BYTES[f] as Buffer;
     const gauge = fam.type === 'gauge';
     let header = false;
-    for (const e of entries) {
+    for (let i = 0; i < entries.length; i++) {
+      const e = entries[i] as ContainerEntry;
       if (gauge && !e.present) continue;
       const v = fam.value(e);
       if (v === undefined) continue;
@@ -177,7 +200,7 @@ export function writeContainerFamilies(w: ExpositionWriter, entries: readonly Co
         w.family(fam.name, fam.type, fam.help);
         header = true;
       }
-      w.sample(fam.name, e.labelText, v);
+      w.encodedSample(name, labels[i] as Buffer, v);
     }
   }
 

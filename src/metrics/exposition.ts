@@ -49,10 +49,35 @@ function escapeHelp(text: string): string {
   return text.replace(/\\/g, '\\\\').replace(/\n/g, '\\n');
 }
 
-export class ExpositionWriter {
-  private readonly parts: string[] = [];
+const NEWLINE = 0x0a;
+const SPACE = 0x20;
+const OPEN_BRACE = 0x7b;
+const CLOSE_BRACE = 0x7d;
+const ZERO = 0x30;
 
-  constructor(readonly format: ExpositionFormat) {}
+/**
+ * Writes the payload straight into one growing byte buffer. A scrape of a thousand containers is 17,000
+ * lines; built as strings they were 17,000 short-lived strings, a 2.5 MB joined copy and a UTF-8 copy of
+ * that for the socket, enough garbage per scrape to grow the heap by tens of megabytes. Here the bytes are
+ * written once, integer values digit by digit, and the buffer goes to the socket as it is.
+ */
+export class ExpositionWriter {
+  private buf: Buffer;
+  private length = 0;
+
+  /**
+   * `sizeHint`: the expected payload size in bytes (the previous scrape's), to avoid growing the buffer;
+   * `reuse`: a buffer no longer in use (an earlier payload already written out) to write into.
+   */
+  constructor(
+    readonly format: ExpositionFormat,
+    sizeHint = 16 * 1024,
+    reuse?: Buffer,
+  ) {
+    const size = Math.max(16 * 1024, sizeHint + (sizeHint >> 4));
+    // Never from Node's shared pool: the buffer is handed back for reuse and must be the writer's alone.
+    this.buf = reuse !== undefined && reuse.length >= size ? reuse : Buffer.allocUnsafeSlow(size);
+  }
 
   /**
    * Start a family. `name` is the sample name as Prometheus writes it (counters end in `_total`); in
@@ -62,24 +87,91 @@ export class ExpositionWriter {
     const familyName =
       this.format === 'openmetrics' && type === 'counter' ? name.replace(/_total$/, '') : name;
     const omType = this.format === 'openmetrics' && type === 'untyped' ? 'unknown' : type;
-    this.parts.push(`# HELP ${familyName} ${escapeHelp(help)}\n# TYPE ${familyName} ${omType}\n`);
+    this.text(`# HELP ${familyName} ${escapeHelp(help)}\n# TYPE ${familyName} ${omType}\n`);
   }
 
   /** One sample; `labelText` is already rendered (`a="1",b="2"`) or empty. */
   sample(name: string, labelText: string, value: number): void {
-    this.parts.push(
-      labelText === '' ? `${name} ${formatValue(value)}\n` : `${name}{${labelText}} ${formatValue(value)}\n`,
-    );
+    this.text(name);
+    if (labelText !== '') {
+      this.byte(OPEN_BRACE);
+      this.text(labelText);
+      this.byte(CLOSE_BRACE);
+    }
+    this.byte(SPACE);
+    this.number(value);
+    this.byte(NEWLINE);
+  }
+
+  /** One sample whose name and label text are already UTF-8 bytes (the per-container families). */
+  encodedSample(name: Uint8Array, labelText: Uint8Array, value: number): void {
+    this.bytes(name);
+    if (labelText.length > 0) {
+      this.byte(OPEN_BRACE);
+      this.bytes(labelText);
+      this.byte(CLOSE_BRACE);
+    }
+    this.byte(SPACE);
+    this.number(value);
+    this.byte(NEWLINE);
   }
 
   /** A pre-rendered line block (ends with a newline). */
   raw(text: string): void {
-    this.parts.push(text);
+    this.text(text);
   }
 
   finish(): string {
-    if (this.format === 'openmetrics') this.parts.push('# EOF\n');
-    return this.parts.join('');
+    return this.finishBytes().toString('utf8');
+  }
+
+  /** The payload as bytes (a view of the writer's buffer: the writer must not be used afterwards). */
+  finishBytes(): Buffer {
+    if (this.format === 'openmetrics') this.text('# EOF\n');
+    return this.buf.subarray(0, this.length);
+  }
+
+  private ensure(extra: number): void {
+    if (this.length + extra <= this.buf.length) return;
+    let size = this.buf.length * 2;
+    while (size < this.length + extra) size *= 2;
+    const bigger = Buffer.allocUnsafeSlow(size);
+    this.buf.copy(bigger, 0, 0, this.length);
+    this.buf = bigger;
+  }
+
+  private text(s: string): void {
+    this.ensure(s.length * 3); // the most UTF-8 bytes one UTF-16 unit can take
+    this.length += this.buf.write(s, this.length, 'utf8');
+  }
+
+  private bytes(b: Uint8Array): void {
+    this.ensure(b.length);
+    this.buf.set(b, this.length);
+    this.length += b.length;
+  }
+
+  private byte(c: number): void {
+    this.ensure(1);
+    this.buf[this.length++] = c;
+  }
+
+  /** Counters and byte counts are non-negative integers: written digit by digit, as formatValue would. */
+  private number(v: number): void {
+    if (!(Number.isInteger(v) && v >= 0 && v <= Number.MAX_SAFE_INTEGER)) {
+      this.text(formatValue(v));
+      return;
+    }
+    let digits = 1;
+    for (let t = v; t >= 10; t = Math.floor(t / 10)) digits++;
+    this.ensure(digits);
+    let pos = this.length + digits - 1;
+    let t = v;
+    do {
+      this.buf[pos--] = ZERO + (t % 10);
+      t = Math.floor(t / 10);
+    } while (t > 0);
+    this.length += digits;
   }
 }
 

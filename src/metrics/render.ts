@@ -12,6 +12,10 @@ export type FamilyContributor = (w: ExpositionWriter) => void;
  */
 export class MetricsRenderer {
   private readonly contributors: FamilyContributor[] = [];
+  /** Size of the previous payload: the next one is written into a buffer of about that size. */
+  private lastSize = 64 * 1024;
+  /** A payload buffer already written out, ready for the next scrape. */
+  private spare: Buffer | undefined;
 
   constructor(
     private readonly table: ContainerTable,
@@ -22,13 +26,36 @@ export class MetricsRenderer {
     this.contributors.push(c);
   }
 
+  /** The payload as text (tests, tools). */
   async render(format: ExpositionFormat): Promise<string> {
-    const w = new ExpositionWriter(format);
+    const body = await this.renderBytes(format);
+    const text = body.toString('utf8');
+    this.recycle(body);
+    return text;
+  }
+
+  /** The payload as UTF-8 bytes, as /metrics sends it; hand it to recycle() once it is written out. */
+  async renderBytes(format: ExpositionFormat): Promise<Buffer> {
+    const spare = this.spare;
+    this.spare = undefined;
+    const w = new ExpositionWriter(format, this.lastSize, spare);
     const entries = [];
     for (const e of this.table.values()) if (!e.sandbox) entries.push(e);
     writeContainerFamilies(w, entries);
     for (const c of this.contributors) c(w);
     await this.self.write(w);
-    return w.finish();
+    const body = w.finishBytes();
+    this.lastSize = body.length;
+    return body;
+  }
+
+  /**
+   * The response carrying `body` has been written out: its buffer takes the next payload. A payload is
+   * megabytes with thousands of containers; a fresh buffer per scrape would sit outside the JavaScript
+   * heap until a collection noticed it, tens of megabytes of resident memory under frequent scrapes.
+   */
+  recycle(body: Buffer): void {
+    const whole = Buffer.from(body.buffer, body.byteOffset, body.buffer.byteLength - body.byteOffset);
+    if (this.spare === undefined || whole.length > this.spare.length) this.spare = whole;
   }
 }

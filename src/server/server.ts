@@ -52,7 +52,9 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
 
   app.get('/metrics', async (req, reply) => {
     const format = negotiateFormat(req.headers.accept);
-    const body = await deps.renderer.render(format);
+    const body = await deps.renderer.renderBytes(format);
+    // Once written out, the payload's buffer takes the next scrape (see MetricsRenderer.recycle).
+    reply.raw.once('finish', () => deps.renderer.recycle(body));
     return reply.type(CONTENT_TYPES[format]).send(body);
   });
 
