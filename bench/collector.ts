@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import {
   type BenchTree,
   REPO,
-  cpuMs,
+  cpuTimes,
   createV1Tree,
   createV2Tree,
   get,
@@ -17,6 +17,7 @@ import {
   runCleanups,
   sampleValue,
   scratch,
+  seriesCount,
   sleep,
   softFdLimit,
   startDaemon,
@@ -31,8 +32,10 @@ import {
  *   - CPU per poll: utime+stime of the process (/proc/PID/stat) over a window, divided by the growth of
  *     oomwatch_polls_total in that window (so timers, GC and the runtime's idle work are charged to polls);
  *   - wall time per poll: growth of oomwatch_poll_duration_seconds_sum / _count over the same window;
- *   - /metrics: p50 and p99 over sequential scrapes from this process (a separate client), and the size;
- *   - resident memory (VmRSS) after warm-up, after the scrapes, and the high-water mark (VmHWM);
+ *   - /metrics: p50 and p99 over sequential scrapes from this process (a separate client), and the size,
+ *     measured on a second start of oomwatch at its default interval (2 s), as Prometheus would see it;
+ *   - resident memory (VmRSS) of that second start after warm-up, after the scrapes, and its high-water
+ *     mark (VmHWM);
  *   - the floor: bench/floor.c reading the same files (descriptors kept open, pread at offset 0), CPU
  *     from getrusage over as many cycles as oomwatch polled, median of three runs.
  * Nothing is asserted: it prints. Flags: --sizes 100,1000,5000 --trees v1,v2 --interval 100ms
@@ -124,6 +127,8 @@ interface Row {
   keptOpen: number;
   polls: number;
   cpuMsPerPoll: number;
+  /** Of which in the kernel. */
+  sysMsPerPoll: number;
   wallMsPerPoll: number;
   floorCpuMs: number;
   floorSysMs: number;
@@ -138,57 +143,87 @@ interface Row {
   pollErrors: number;
 }
 
-async function measure(
+type Started = Awaited<ReturnType<typeof startDaemon>>;
+
+/** Start oomwatch on the tree and wait until it has seen every container and polled `warmPolls` more times. */
+async function startWarm(
   tree: BenchTree,
   o: Options,
-  floorBin: string,
+  interval: string,
   fdLimit: number | undefined,
-): Promise<Row> {
+  warmPolls: number,
+): Promise<Started> {
   const n = tree.containers.length;
   const daemon = await startDaemon({
     cgroupRoot: tree.root,
-    interval: o.interval,
+    interval,
     nodeArgs: o.nodeArgs,
     ...(fdLimit === undefined ? {} : { fdLimit }),
   });
+  const metrics = async (): Promise<string> => (await get(daemon.port, '/metrics')).body;
+  await until('/readyz', 120_000, async () =>
+    (await get(daemon.port, '/readyz')).status === 200 ? true : undefined,
+  );
+  await until(`oomwatch to see ${n} containers`, 120_000, async () =>
+    sampleValue(await metrics(), 'oomwatch_containers{state="present"}') === n ? true : undefined,
+  );
+  // Warm-up: every descriptor open, the JIT has seen the hot paths.
+  const from = sampleValue(await metrics(), 'oomwatch_polls_total') ?? 0;
+  await until('warm-up polls', 120_000, async () =>
+    (sampleValue(await metrics(), 'oomwatch_polls_total') ?? 0) >= from + warmPolls ? true : undefined,
+  );
+  return daemon;
+}
+
+/**
+ * Phase 1, CPU per poll: a short interval so that a window holds many polls. No scrape inside the window
+ * (a scrape at N=1000 costs more CPU than a poll): sleep, then look; the boundary scrapes are outside it.
+ */
+async function measurePolls(tree: BenchTree, o: Options, fdLimit: number | undefined) {
+  const daemon = await startWarm(tree, o, o.interval, fdLimit, 10);
   try {
     const metrics = async (): Promise<string> => (await get(daemon.port, '/metrics')).body;
-    await until('/readyz', 120_000, async () =>
-      (await get(daemon.port, '/readyz')).status === 200 ? true : undefined,
-    );
-    await until(`oomwatch to see ${n} containers`, 120_000, async () =>
-      sampleValue(await metrics(), 'oomwatch_containers{state="present"}') === n ? true : undefined,
-    );
-    // Warm-up: a few polls so every descriptor is open and the JIT has seen the hot paths.
-    const warmFrom = sampleValue(await metrics(), 'oomwatch_polls_total') ?? 0;
-    await until('warm-up polls', 120_000, async () =>
-      (sampleValue(await metrics(), 'oomwatch_polls_total') ?? 0) >= warmFrom + 10 ? true : undefined,
-    );
-    const warm = memoryOf(daemon.pid);
-
-    // CPU window: the boundary scrapes happen outside the [cpu0, cpu1] interval.
     const m0 = await metrics();
-    const cpu0 = cpuMs(daemon.pid);
+    const cpu0 = cpuTimes(daemon.pid);
     const t0 = Date.now();
     const p0 = sampleValue(m0, 'oomwatch_polls_total') as number;
     let cpu1 = cpu0;
     let m1 = m0;
-    for (;;) {
-      await sleep(1000);
-      cpu1 = cpuMs(daemon.pid);
+    for (let waitS = o.windowS; ; waitS = Math.max(1, o.windowS / 2)) {
+      await sleep(waitS * 1000);
+      cpu1 = cpuTimes(daemon.pid);
       m1 = await metrics();
       const polls = (sampleValue(m1, 'oomwatch_polls_total') as number) - p0;
-      const elapsed = (Date.now() - t0) / 1000;
-      if ((elapsed >= o.windowS && polls >= 50) || elapsed >= o.windowS * 6) break;
+      if (polls >= 50 || Date.now() - t0 >= o.windowS * 6000) break;
     }
-    const polls = (sampleValue(m1, 'oomwatch_polls_total') as number) - p0;
-    const durSum =
-      (sampleValue(m1, 'oomwatch_poll_duration_seconds_sum') as number) -
-      (sampleValue(m0, 'oomwatch_poll_duration_seconds_sum') as number);
-    const durCount =
-      (sampleValue(m1, 'oomwatch_poll_duration_seconds_count') as number) -
-      (sampleValue(m0, 'oomwatch_poll_duration_seconds_count') as number);
+    const delta = (name: string): number =>
+      (sampleValue(m1, name) as number) - (sampleValue(m0, name) as number);
+    const polls = delta('oomwatch_polls_total');
+    let pollErrors = 0;
+    for (const m of m1.matchAll(/^oomwatch_poll_errors_total\{[^}]*\} (\S+)$/gm)) pollErrors += Number(m[1]);
+    return {
+      polls,
+      cpuMsPerPoll: (cpu1.userMs + cpu1.sysMs - cpu0.userMs - cpu0.sysMs) / polls,
+      sysMsPerPoll: (cpu1.sysMs - cpu0.sysMs) / polls,
+      wallMsPerPoll:
+        (delta('oomwatch_poll_duration_seconds_sum') / delta('oomwatch_poll_duration_seconds_count')) * 1000,
+      fdLimit: softFdLimit(daemon.pid),
+      keptOpen: openFds(daemon.pid),
+      pollErrors,
+    };
+  } finally {
+    await daemon.stop();
+  }
+}
 
+/**
+ * Phase 2, /metrics and memory at oomwatch's default interval (2 s), as a Prometheus server sees it:
+ * sequential scrapes from this process, resident memory before and after them.
+ */
+async function measureScrapes(tree: BenchTree, o: Options, fdLimit: number | undefined) {
+  const daemon = await startWarm(tree, o, '2s', fdLimit, 3);
+  try {
+    const warm = memoryOf(daemon.pid);
     const times: number[] = [];
     let body = '';
     for (let i = 0; i < o.scrapes; i++) {
@@ -198,40 +233,40 @@ async function measure(
     }
     times.sort((a, b) => a - b);
     const after = memoryOf(daemon.pid);
-    const fds = openFds(daemon.pid);
-    const limit = softFdLimit(daemon.pid);
-    let pollErrors = 0;
-    for (const m of body.matchAll(/^oomwatch_poll_errors_total\{[^}]*\} (\S+)$/gm))
-      pollErrors += Number(m[1]);
-    const series = body.split('\n').filter((l) => l !== '' && !l.startsWith('#')).length;
-    await daemon.stop();
-
-    const files = tree.files();
-    const floor = runFloor(floorBin, files, Math.max(50, polls));
     return {
-      tree: tree.kind,
-      n,
-      fdLimit: limit,
-      filesPerCycle: files.length,
-      keptOpen: fds,
-      polls,
-      cpuMsPerPoll: (cpu1 - cpu0) / polls,
-      wallMsPerPoll: (durSum / durCount) * 1000,
-      floorCpuMs: floor.cpu_us_per_cycle / 1000,
-      floorSysMs: floor.sys_us_per_cycle / 1000,
-      floorWallMs: floor.wall_us_per_cycle / 1000,
       scrapeP50: percentile(times, 50),
       scrapeP99: percentile(times, 99),
       scrapeKb: Buffer.byteLength(body) / 1024,
-      series,
+      series: seriesCount(body).all,
       rssWarm: warm.rssMb,
       rssAfter: after.rssMb,
       hwm: after.hwmMb,
-      pollErrors,
     };
   } finally {
     await daemon.stop();
   }
+}
+
+async function measure(
+  tree: BenchTree,
+  o: Options,
+  floorBin: string,
+  fdLimit: number | undefined,
+): Promise<Row> {
+  const polls = await measurePolls(tree, o, fdLimit);
+  const scrapes = await measureScrapes(tree, o, fdLimit);
+  const files = tree.files();
+  const floor = runFloor(floorBin, files, Math.max(50, polls.polls));
+  return {
+    tree: tree.kind,
+    n: tree.containers.length,
+    filesPerCycle: files.length,
+    ...polls,
+    ...scrapes,
+    floorCpuMs: floor.cpu_us_per_cycle / 1000,
+    floorSysMs: floor.sys_us_per_cycle / 1000,
+    floorWallMs: floor.wall_us_per_cycle / 1000,
+  };
 }
 
 const COLUMNS: Array<[string, (r: Row) => string]> = [
@@ -242,7 +277,9 @@ const COLUMNS: Array<[string, (r: Row) => string]> = [
   ['fds open', (r) => String(r.keptOpen)],
   ['polls', (r) => String(r.polls)],
   ['CPU/poll ms', (r) => r.cpuMsPerPoll.toFixed(2)],
+  ['of which sys', (r) => r.sysMsPerPoll.toFixed(2)],
   ['floor CPU ms', (r) => r.floorCpuMs.toFixed(2)],
+  ['floor sys', (r) => r.floorSysMs.toFixed(2)],
   ['ratio', (r) => (r.cpuMsPerPoll / r.floorCpuMs).toFixed(2)],
   ['wall/poll ms', (r) => r.wallMsPerPoll.toFixed(2)],
   ['floor wall ms', (r) => r.floorWallMs.toFixed(2)],

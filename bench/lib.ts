@@ -480,12 +480,17 @@ export function seriesCount(body: string): { all: number; container: number } {
 
 const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
 
-/** CPU time the process has used (user + system, every thread, exited threads included), in ms. */
-export function cpuMs(pid: number): number {
+/** CPU time the process has used in user and kernel mode (every thread, exited threads included), in ms. */
+export function cpuTimes(pid: number): { userMs: number; sysMs: number } {
   const stat = fs.readFileSync(`/proc/${pid}/stat`, 'latin1');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   // Fields 14 and 15 of proc(5) (utime, stime); the slice starts at field 3.
-  return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLK_TCK;
+  return { userMs: (Number(fields[11]) * 1000) / CLK_TCK, sysMs: (Number(fields[12]) * 1000) / CLK_TCK };
+}
+
+export function cpuMs(pid: number): number {
+  const t = cpuTimes(pid);
+  return t.userMs + t.sysMs;
 }
 
 export function memoryOf(pid: number): { rssMb: number; hwmMb: number } {
