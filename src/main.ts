@@ -88,6 +88,7 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
   // The kernel log resumes after the last record this state saw (same boot), so kills that happened while
   // oomwatch was down are counted and none twice; /proc/vmstat's baseline likewise, within one boot.
   const bootId = readBootId(config.procRoot);
+  const startedAtMs = Date.now();
   const kmsgBoot = store.getMeta('kmsg_boot_id');
   const kmsgSeq = Number(store.getMeta('kmsg_seq'));
   const kmsg =
@@ -97,7 +98,13 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
           path: config.kmsgPath,
           procRoot: config.procRoot,
           log: log.child({ module: 'kmsg' }),
-          onKill: (kill) => ledger.onKernelKill(kill),
+          onKill: (kill) => {
+            // With no cursor at all this is oomwatch's first start on this host: the ring's older kills predate
+            // it. Present containers still count theirs (from their cgroup counters); gone ones get no series,
+            // so a first deployment does not raise an alert for every kill since boot.
+            if (kmsgBoot === undefined && kill.timeMs < startedAtMs - 1000) return;
+            ledger.onKernelKill(kill);
+          },
           ...(kmsgBoot !== undefined && Number.isInteger(kmsgSeq) ? { cursor: { bootId: kmsgBoot, seq: kmsgSeq } } : {}),
         });
   if (kmsg) renderer.contribute(kmsgFamilies(kmsg));
