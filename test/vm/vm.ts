@@ -1,0 +1,328 @@
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { type Prerequisite, hasCommand } from '../helpers/prereq';
+import { type PromSample, parseExposition } from '../helpers/prom';
+import { type GuestImage, type Kernel, ensureImage, findKernel, packCpio } from './image';
+
+/**
+ * Runs one scenario in a cgroup-v2 VM: Debian's kernel under qemu (software emulation: -enable-kvm hangs on
+ * these machines), booted with cgroup_no_v1=all from the cached base initramfs plus a small archive holding
+ * /init, the helper library and the scenario script. The guest reports over a second serial port (a file
+ * here); the console is kept for the error message when something goes wrong.
+ *
+ * A scenario is a shell script in test/vm/scenarios/ that sets up cgroups and workloads with the helpers of
+ * guest/lib.sh, starts oomwatch, and reports what it saw (`scrape NAME`, `emit_cgroup NAME DIR`,
+ * `emit_api NAME PATH`, `emit_kmsg NAME`); the jest suite asserts on what comes back.
+ */
+
+const HERE = __dirname;
+const GUEST = path.join(HERE, 'guest');
+const SCENARIOS = path.join(HERE, 'scenarios');
+
+/** The kernel command line: serial console, no v1 controllers (so memory is on v2), no reboot on panic. */
+const APPEND = 'console=ttyS0 quiet cgroup_no_v1=all panic=-1';
+
+export interface ScenarioOptions {
+  /** The scenario script: a file name in test/vm/scenarios/, or a path. */
+  scenario: string;
+  /** Guest memory in MB (1024; the system-OOM scenario boots with 256). */
+  memoryMb?: number;
+  /** Variables exported in the guest before the scenario runs (container ids, sizes...). */
+  env?: Record<string, string>;
+  /** Until the guest's /init reports that it runs. */
+  bootTimeoutMs?: number;
+  /** The whole run, boot included. */
+  timeoutMs?: number;
+}
+
+export interface ScenarioTimings {
+  /** Building the base image (0 when cached). */
+  imageMs: number;
+  /** qemu start to the guest's /init. */
+  bootMs: number;
+  /** /init to the scenario's end. */
+  scenarioMs: number;
+  totalMs: number;
+}
+
+export class VmError extends Error {}
+
+/** What a scenario reported. */
+export class ScenarioRun {
+  constructor(
+    readonly scenario: string,
+    readonly exitCode: number,
+    readonly results: ReadonlyMap<string, Buffer>,
+    readonly console: string,
+    readonly timings: ScenarioTimings,
+  ) {}
+
+  has(name: string): boolean {
+    return this.results.has(name);
+  }
+
+  buffer(name: string): Buffer {
+    const b = this.results.get(name);
+    if (b === undefined) {
+      throw new VmError(
+        `scenario ${this.scenario} did not report "${name}" (it reported: ${[...this.results.keys()].join(', ')})\n` +
+          `console tail:\n${consoleTail(this.console)}`,
+      );
+    }
+    return b;
+  }
+
+  text(name: string): string {
+    return this.buffer(name).toString('utf8');
+  }
+
+  /** A reported number (emit_value). */
+  number(name: string): number {
+    const n = Number(this.text(name).trim());
+    if (!Number.isFinite(n))
+      throw new VmError(`result "${name}" of ${this.scenario} is not a number: "${this.text(name)}"`);
+    return n;
+  }
+
+  /** A reported /metrics scrape, parsed. */
+  scrape(name: string): PromSample[] {
+    return parseExposition(this.text(name));
+  }
+
+  json<T>(name: string): T {
+    return JSON.parse(this.text(name)) as T;
+  }
+
+  /** Reported cgroup files under a prefix (emit_cgroup PREFIX DIR): file name -> content. */
+  cgroupFiles(prefix: string): Record<string, string> {
+    const out: Record<string, string> = {};
+    for (const [name, data] of this.results) {
+      if (name.startsWith(`${prefix}/`)) out[name.slice(prefix.length + 1)] = data.toString('utf8');
+    }
+    return out;
+  }
+}
+
+function kernelPrerequisite(): Prerequisite {
+  return {
+    ok: findKernel() !== undefined,
+    why: 'needs a kernel image /boot/vmlinuz-* with its modules in /lib/modules: apt-get install -y linux-image-amd64',
+  };
+}
+
+/** Everything a VM suite needs on the host; pass to describeIf(...). */
+export function vmPrerequisites(): Prerequisite[] {
+  return [
+    hasCommand('qemu-system-x86_64', 'qemu-system-x86'),
+    kernelPrerequisite(),
+    hasCommand('cpio', 'cpio'),
+    {
+      ok: fs.existsSync('/bin/busybox'),
+      why: 'needs a static busybox at /bin/busybox: apt-get install -y busybox-static',
+    },
+  ];
+}
+
+let imagePromise: Promise<{ kernel: Kernel; image: GuestImage }> | undefined;
+
+/** The kernel and the cached base image, built once per jest worker. */
+function prepare(): Promise<{ kernel: Kernel; image: GuestImage }> {
+  imagePromise ??= (async () => {
+    const kernel = findKernel();
+    if (!kernel) throw new VmError(kernelPrerequisite().why);
+    const image = await ensureImage(kernel);
+    return { kernel, image };
+  })();
+  return imagePromise;
+}
+
+const shellQuote = (v: string): string => `'${v.replace(/'/g, `'\\''`)}'`;
+
+/** Build the per-run archive: /init, /vm/lib.sh, /vm/scenario.sh, /vm/bin/*, /vm/env.sh. */
+async function overlay(dir: string, opts: ScenarioOptions): Promise<string> {
+  const root = path.join(dir, 'overlay');
+  const scenarioFile = path.isAbsolute(opts.scenario) ? opts.scenario : path.join(SCENARIOS, opts.scenario);
+  if (!fs.existsSync(scenarioFile)) throw new VmError(`no scenario script ${scenarioFile}`);
+  fs.mkdirSync(path.join(root, 'vm'), { recursive: true });
+  fs.copyFileSync(path.join(GUEST, 'init.sh'), path.join(root, 'init'));
+  fs.chmodSync(path.join(root, 'init'), 0o755);
+  fs.copyFileSync(path.join(GUEST, 'lib.sh'), path.join(root, 'vm', 'lib.sh'));
+  fs.copyFileSync(scenarioFile, path.join(root, 'vm', 'scenario.sh'));
+  fs.cpSync(path.join(GUEST, 'bin'), path.join(root, 'vm', 'bin'), { recursive: true });
+  const env = { VM_SCENARIO: path.basename(scenarioFile), PATH: '/vm/bin:/usr/local/bin:/bin', ...opts.env };
+  fs.writeFileSync(
+    path.join(root, 'vm', 'env.sh'),
+    Object.entries(env)
+      .map(([k, v]) => `export ${k}=${shellQuote(v)}\n`)
+      .join(''),
+  );
+  const out = path.join(dir, 'overlay.cpio.gz');
+  await packCpio(root, out);
+  return out;
+}
+
+const MARKER = /^@@OOMWATCH-VM (\S+) ?(.*)@@$/;
+
+interface Report {
+  up: boolean;
+  exitCode?: number;
+  results: Map<string, Buffer>;
+  /** The last result that began, for "it hung while reporting X". */
+  last?: string;
+}
+
+/** Parse the report channel: markers and base64 blocks (see guest/lib.sh). */
+export function parseReport(text: string): Report {
+  const report: Report = { up: false, results: new Map() };
+  let open: { name: string; lines: string[] } | undefined;
+  for (const raw of text.split('\n')) {
+    const line = raw.replace(/\r$/, '');
+    const m = MARKER.exec(line);
+    if (!m) {
+      if (open) open.lines.push(line);
+      continue;
+    }
+    const [, kind, arg = ''] = m;
+    if (kind === 'UP') report.up = true;
+    else if (kind === 'EXIT') report.exitCode = Number(arg);
+    else if (kind === 'BEGIN') {
+      open = { name: arg, lines: [] };
+      report.last = arg;
+    } else if (kind === 'END' && open?.name === arg) {
+      if (report.results.has(arg))
+        throw new VmError(`the scenario reported "${arg}" twice: give each result its own name`);
+      report.results.set(arg, Buffer.from(open.lines.join(''), 'base64'));
+      open = undefined;
+    }
+  }
+  return report;
+}
+
+/** The last lines of the console, without the terminal control sequences of the firmware. */
+const ESC = String.fromCharCode(27);
+const CONTROL_SEQUENCE = new RegExp(`${ESC}\\[[0-9;?]*[A-Za-z]|${ESC}[c=>]`, 'g');
+
+export function consoleTail(text: string, lines = 60): string {
+  return text.replace(CONTROL_SEQUENCE, '').split(/\r?\n/).slice(-lines).join('\n');
+}
+
+/**
+ * Boot the VM with one scenario and return what it reported. Throws a VmError with the console tail when
+ * the VM does not boot in time, the scenario hangs, the VM dies before the scenario's end, or the scenario
+ * itself fails (non-zero exit: a setup step went wrong; the oomwatch log is attached when there is one).
+ */
+export async function runScenario(opts: ScenarioOptions): Promise<ScenarioRun> {
+  const started = Date.now();
+  const { kernel, image } = await prepare();
+  const imageMs = Date.now() - started;
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'oomwatch-vm-'));
+  const initrd = path.join(dir, 'initrd.cpio.gz');
+  const reportFile = path.join(dir, 'report.txt');
+  const consoleFile = path.join(dir, 'console.log');
+  // The kernel unpacks concatenated archives in order: the per-run files land on top of the base image.
+  fs.copyFileSync(image.file, initrd);
+  fs.appendFileSync(initrd, fs.readFileSync(await overlay(dir, opts)));
+
+  const memoryMb = opts.memoryMb ?? 1024;
+  const bootTimeoutMs = opts.bootTimeoutMs ?? 180_000;
+  const timeoutMs = opts.timeoutMs ?? 420_000;
+  const args = [
+    ...[
+      '-accel',
+      'tcg,thread=multi',
+      '-smp',
+      '2',
+      '-m',
+      String(memoryMb),
+      '-nographic',
+      '-no-reboot',
+      '-net',
+      'none',
+    ],
+    ...['-kernel', kernel.vmlinuz, '-initrd', initrd, '-append', APPEND],
+    ...['-serial', 'mon:stdio', '-serial', `file:${reportFile}`],
+  ];
+  const bootStart = Date.now();
+  const qemu = spawn('qemu-system-x86_64', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let consoleText = '';
+  const consoleOut = fs.createWriteStream(consoleFile);
+  const onOutput = (b: Buffer): void => {
+    consoleText += b.toString('utf8');
+    if (consoleText.length > 4_000_000) consoleText = consoleText.slice(-2_000_000);
+    consoleOut.write(b);
+  };
+  qemu.stdout.on('data', onOutput);
+  qemu.stderr.on('data', onOutput);
+  const exited = new Promise<number | null>((resolve) => qemu.on('close', (code) => resolve(code)));
+  let qemuGone = false;
+  void exited.then(() => (qemuGone = true));
+
+  const readReport = (): Report =>
+    parseReport(fs.existsSync(reportFile) ? fs.readFileSync(reportFile, 'latin1') : '');
+  let upAt: number | undefined;
+  let report: Report = readReport();
+  const fail = (what: string): never => {
+    if (!qemuGone) qemu.kill('SIGKILL');
+    throw new VmError(
+      `${what} (scenario ${opts.scenario}, ${memoryMb} MB VM; console and report kept in ${dir})\n` +
+        `--- console tail\n${consoleTail(consoleText)}`,
+    );
+  };
+  try {
+    for (;;) {
+      await new Promise((r) => setTimeout(r, 250));
+      report = readReport();
+      if (report.up && upAt === undefined) upAt = Date.now();
+      if (report.exitCode !== undefined) break;
+      if (qemuGone) {
+        fail(
+          `the VM stopped before the scenario finished (qemu exit code ${await exited}; a kernel panic or an /init error?)`,
+        );
+      }
+      if (upAt === undefined && Date.now() - bootStart > bootTimeoutMs) {
+        fail(`the VM did not boot: no word from /init within ${bootTimeoutMs / 1000} s`);
+      }
+      if (Date.now() - started > timeoutMs) {
+        fail(
+          `the scenario did not finish within ${timeoutMs / 1000} s (last result begun: ${report.last ?? 'none'})`,
+        );
+      }
+    }
+    const exitDeadline = setTimeout(() => qemu.kill('SIGKILL'), 30_000);
+    await exited;
+    clearTimeout(exitDeadline);
+  } finally {
+    if (!qemuGone) qemu.kill('SIGKILL');
+    consoleOut.end();
+  }
+  const doneAt = Date.now();
+  const timings: ScenarioTimings = {
+    imageMs,
+    bootMs: (upAt ?? doneAt) - bootStart,
+    scenarioMs: doneAt - (upAt ?? bootStart),
+    totalMs: doneAt - started,
+  };
+  const run = new ScenarioRun(opts.scenario, report.exitCode as number, report.results, consoleText, timings);
+  const s = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;
+  console.log(
+    `VM scenario ${opts.scenario} (${memoryMb} MB): ` +
+      `image ${image.buildMs > 0 ? `built in ${s(image.buildMs)}` : 'cached'} (${(image.bytes / 2 ** 20).toFixed(0)} MB), ` +
+      `boot ${s(timings.bootMs)}, scenario ${s(timings.scenarioMs)}, total ${s(timings.totalMs)}`,
+  );
+  if (run.exitCode !== 0) {
+    const log = run.has('oomwatch.log')
+      ? `\n--- oomwatch log tail\n${consoleTail(run.text('oomwatch.log'), 30)}`
+      : '';
+    throw new VmError(
+      `scenario ${opts.scenario} failed with exit code ${run.exitCode} (console and report kept in ${dir})\n` +
+        `--- console tail\n${consoleTail(consoleText)}${log}`,
+    );
+  }
+  // OOMWATCH_VM_KEEP=1 keeps the console, the report and the initrd of a passing run too, to look at.
+  if (process.env['OOMWATCH_VM_KEEP'] === '1')
+    console.log(`VM scenario ${opts.scenario}: run kept in ${dir}`);
+  else fs.rmSync(dir, { recursive: true, force: true });
+  return run;
+}
