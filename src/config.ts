@@ -36,7 +36,13 @@ const firstExisting = (candidates: string[]): string =>
 
 export function serveFlags(): FlagSpec[] {
   return [
-    { name: 'listen', type: 'string', valueName: 'HOST:PORT', default: '0.0.0.0:9797', help: 'Address to serve /metrics, /healthz, /readyz and the JSON API on' },
+    {
+      name: 'listen',
+      type: 'string',
+      valueName: 'HOST:PORT',
+      default: '0.0.0.0:9797',
+      help: 'Address to serve /metrics, /healthz, /readyz and the JSON API on',
+    },
     {
       name: 'cgroup-root',
       type: 'string',
@@ -51,8 +57,20 @@ export function serveFlags(): FlagSpec[] {
       default: firstExisting(['/host/proc', '/proc']),
       help: "The host's /proc, for vmstat's oom_kill and the boot id; /host/proc when that exists, else /proc",
     },
-    { name: 'interval', type: 'duration', valueName: 'SECONDS', default: '2', help: 'How often cgroup files are polled (seconds, or 500ms, 1m...)' },
-    { name: 'log-level', type: 'string', valueName: 'LEVEL', default: 'info', help: `Log level: ${LOG_LEVELS.join(', ')}` },
+    {
+      name: 'interval',
+      type: 'duration',
+      valueName: 'SECONDS',
+      default: '2',
+      help: 'How often cgroup files are polled (seconds, or 500ms, 1m...)',
+    },
+    {
+      name: 'log-level',
+      type: 'string',
+      valueName: 'LEVEL',
+      default: 'info',
+      help: `Log level: ${LOG_LEVELS.join(', ')}`,
+    },
     {
       name: 'web-config',
       type: 'string',
@@ -73,7 +91,13 @@ export function serveFlags(): FlagSpec[] {
       default: '/var/lib/oomwatch',
       help: 'Where counters, cursors and the OOM event log are kept across restarts (created if missing)',
     },
-    { name: 'retention', type: 'duration', valueName: 'DURATION', default: '30d', help: 'How long OOM events and peak history are kept' },
+    {
+      name: 'retention',
+      type: 'duration',
+      valueName: 'DURATION',
+      default: '30d',
+      help: 'How long OOM events and peak history are kept',
+    },
     {
       name: 'docker-socket',
       type: 'string',
@@ -81,7 +105,13 @@ export function serveFlags(): FlagSpec[] {
       default: '/var/run/docker.sock',
       help: 'Docker Engine API socket (read-only calls only); "none" turns the Docker source off',
     },
-    { name: 'kmsg', type: 'string', valueName: 'PATH', default: '/dev/kmsg', help: 'Kernel log device for OOM-kill records; "none" turns it off' },
+    {
+      name: 'kmsg',
+      type: 'string',
+      valueName: 'PATH',
+      default: '/dev/kmsg',
+      help: 'Kernel log device for OOM-kill records; "none" turns it off',
+    },
     {
       name: 'label-allow',
       type: 'list',
@@ -97,7 +127,12 @@ export function serveFlags(): FlagSpec[] {
       env: 'NODE_NAME',
       help: 'Kubernetes node name (from the downward API); enables the Kubernetes metadata source when running in a cluster',
     },
-    { name: 'k8s-events', type: 'boolean', default: 'true', help: 'Create Kubernetes Events (reason OOMKilling) for OOM kills in pods' },
+    {
+      name: 'k8s-events',
+      type: 'boolean',
+      default: 'true',
+      help: 'Create Kubernetes Events (reason OOMKilling) for OOM kills in pods',
+    },
     {
       name: 'kubeconfig',
       type: 'string',
@@ -126,8 +161,12 @@ export function serveHelp(): string {
 function parseListen(text: string, errors: string[]): { host: string; port: number } {
   const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d+)$/.exec(text);
   const port = m ? Number(m[3]) : NaN;
-  if (!m || !Number.isInteger(port) || port < 0 || port > 65535) {
+  if (!m || !Number.isInteger(port)) {
     errors.push(`--listen: expected HOST:PORT such as 0.0.0.0:9797 or [::1]:9797, got "${text}"`);
+    return { host: '0.0.0.0', port: 9797 };
+  }
+  if (port > 65535) {
+    errors.push(`--listen: port ${port} is not between 0 and 65535, in "${text}"`);
     return { host: '0.0.0.0', port: 9797 };
   }
   return { host: m[1] ?? (m[2] === '' ? '0.0.0.0' : (m[2] as string)), port };
@@ -140,7 +179,8 @@ function parseListen(text: string, errors: string[]): { host: string; port: numb
 export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Config {
   const parsed = parseFlags(serveFlags(), argv, env);
   const errors = [...parsed.errors];
-  if (parsed.positional.length > 0) errors.push(`unexpected argument "${parsed.positional[0]}": serve takes only flags`);
+  if (parsed.positional.length > 0)
+    errors.push(`unexpected argument "${parsed.positional[0]}": serve takes only flags`);
   const v = parsed.values;
 
   const listen = parseListen(v['listen'] as string, errors);
@@ -156,11 +196,14 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Con
   if (seriesGraceMs !== undefined && seriesGraceMs < 0) errors.push('--series-grace: must not be negative');
   const webConfig = v['web-config'] as string | undefined;
   if (webConfig !== undefined && !fs.existsSync(webConfig)) {
-    errors.push(`--web-config: file ${webConfig} does not exist: pass the path of an exporter-toolkit web config file`);
+    errors.push(
+      `--web-config: file ${webConfig} does not exist: pass the path of an exporter-toolkit web config file`,
+    );
   }
   const labelAllow = (v['label-allow'] as string[] | undefined) ?? [];
   for (const label of labelAllow) {
-    if (!/^[A-Za-z0-9_.\-/]+$/.test(label)) errors.push(`--label-allow: "${label}" is not a container label name`);
+    if (!/^[A-Za-z0-9_.\-/]+$/.test(label))
+      errors.push(`--label-allow: "${label}" is not a container label name`);
   }
   const off = (p: string): string | null => (p === 'none' || p === '' ? null : p);
 

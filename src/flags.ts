@@ -44,9 +44,18 @@ export function parseDurationMs(text: string): number | undefined {
   if (!m) return undefined;
   const n = Number(m[1]);
   const unit = m[2] ?? 's';
-  const factor: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 };
+  const factor: Record<string, number> = {
+    ms: 1,
+    s: 1000,
+    m: 60_000,
+    h: 3_600_000,
+    d: 86_400_000,
+    w: 604_800_000,
+  };
   return n * (factor[unit] as number);
 }
+
+const BOOLEAN_WORDS = new Set(['true', '1', 'yes', 'on', 'false', '0', 'no', 'off']);
 
 function convert(spec: FlagSpec, raw: string, errors: string[], origin: string): FlagValue {
   switch (spec.type) {
@@ -83,7 +92,11 @@ function convert(spec: FlagSpec, raw: string, errors: string[], origin: string):
   }
 }
 
-export function parseFlags(specs: readonly FlagSpec[], argv: readonly string[], env: NodeJS.ProcessEnv): ParsedFlags {
+export function parseFlags(
+  specs: readonly FlagSpec[],
+  argv: readonly string[],
+  env: NodeJS.ProcessEnv,
+): ParsedFlags {
   const byName = new Map(specs.map((s) => [s.name, s]));
   const byShort = new Map(specs.filter((s) => s.short).map((s) => [s.short as string, s]));
   const values: Record<string, FlagValue> = {};
@@ -134,8 +147,11 @@ export function parseFlags(specs: readonly FlagSpec[], argv: readonly string[], 
     }
     let raw = inline;
     if (raw === undefined) {
-      if (spec.type === 'boolean') raw = 'true';
-      else if (i + 1 < argv.length) raw = argv[++i];
+      if (spec.type === 'boolean') {
+        // `--k8s-events false` means what it says; any other word after a boolean flag is an argument.
+        const next = argv[i + 1];
+        raw = next !== undefined && BOOLEAN_WORDS.has(next.toLowerCase()) ? (argv[++i] as string) : 'true';
+      } else if (i + 1 < argv.length) raw = argv[++i];
       else {
         errors.push(`--${spec.name} needs a value${spec.valueName ? ` (${spec.valueName})` : ''}`);
         continue;
@@ -160,7 +176,8 @@ export function parseFlags(specs: readonly FlagSpec[], argv: readonly string[], 
 /** Render the flags section of --help: every flag, its environment variable and default. */
 export function formatFlagHelp(specs: readonly FlagSpec[]): string {
   const rows = specs.map((s) => {
-    const left = `  ${s.short ? `-${s.short}, ` : ''}--${s.name}${s.type === 'boolean' ? '' : ` ${s.valueName ?? s.type.toUpperCase()}`}`;
+    const value = s.type === 'boolean' ? '[=true|false]' : ` ${s.valueName ?? s.type.toUpperCase()}`;
+    const left = `  ${s.short ? `-${s.short}, ` : ''}--${s.name}${value}`;
     const notes: string[] = [];
     if (s.default !== undefined && s.default !== '') notes.push(`default ${s.default}`);
     const ev = envName(s);
@@ -169,6 +186,10 @@ export function formatFlagHelp(specs: readonly FlagSpec[]): string {
   });
   const width = Math.min(36, Math.max(...rows.map((r) => r.left.length)) + 2);
   return rows
-    .map((r) => (r.left.length + 2 > width ? `${r.left}\n${' '.repeat(width)}${r.right}` : r.left.padEnd(width) + r.right))
+    .map((r) =>
+      r.left.length + 2 > width
+        ? `${r.left}\n${' '.repeat(width)}${r.right}`
+        : r.left.padEnd(width) + r.right,
+    )
     .join('\n');
 }

@@ -10,6 +10,7 @@ import { createLogger } from './log';
 import { MetricsRenderer } from './metrics/render';
 import { SelfMetrics } from './metrics/self';
 import { Poller } from './poller';
+import { listenOn } from './server/listen';
 import { buildServer } from './server/server';
 import { loadWebConfig } from './server/web-config';
 import { dockerSourceFromConfig } from './sources/docker';
@@ -105,7 +106,9 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
             if (kmsgBoot === undefined && kill.timeMs < startedAtMs - 1000) return;
             ledger.onKernelKill(kill);
           },
-          ...(kmsgBoot !== undefined && Number.isInteger(kmsgSeq) ? { cursor: { bootId: kmsgBoot, seq: kmsgSeq } } : {}),
+          ...(kmsgBoot !== undefined && Number.isInteger(kmsgSeq)
+            ? { cursor: { bootId: kmsgBoot, seq: kmsgSeq } }
+            : {}),
         });
   if (kmsg) renderer.contribute(kmsgFamilies(kmsg));
 
@@ -119,7 +122,13 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
       onOom: (ev) => ledger.onDockerOom(ev),
       // An exit whose code a container label hid and that could not be looked up is kept as exit code -1
       // (exported as exit_code="unknown"): the exit happened.
-      onDie: (ev) => ledger.onDockerDie({ id: ev.id, exitCode: ev.exitCode ?? -1, timeMs: ev.timeMs, timeNano: ev.timeNano }),
+      onDie: (ev) =>
+        ledger.onDockerDie({
+          id: ev.id,
+          exitCode: ev.exitCode ?? -1,
+          timeMs: ev.timeMs,
+          timeNano: ev.timeNano,
+        }),
       onStart: (ev) => ledger.onDockerStart(ev.id, ev.timeMs),
       onMetadata: (id, meta) => {
         // Only containers oomwatch already tracks: the others get it from the cache when first seen.
@@ -140,12 +149,19 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
   const sameBoot = bootId !== undefined && store.getMeta('vmstat_boot_id') === bootId;
   ledger.restore(
     store.loadScopes(),
-    sameBoot && Number.isFinite(vmstatBase) && Number.isFinite(vmstatBaseTime) ? { base: vmstatBase, timeMs: vmstatBaseTime } : undefined,
+    sameBoot && Number.isFinite(vmstatBase) && Number.isFinite(vmstatBaseTime)
+      ? { base: vmstatBase, timeMs: vmstatBaseTime }
+      : undefined,
   );
   persistence.restoreRecentlyGone(Date.now(), config.seriesGraceMs);
   renderer.contribute((w) => ledger.writeFamilies(w));
 
-  const eventsWatch = new MemoryEventsWatch(layout, table, ledger, log.child({ module: 'memory-events-watch' }));
+  const eventsWatch = new MemoryEventsWatch(
+    layout,
+    table,
+    ledger,
+    log.child({ module: 'memory-events-watch' }),
+  );
 
   let lastPrune = 0;
   const poller = new Poller({
@@ -201,7 +217,14 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
     if (Object.keys(meta).length > 0) store.setMeta(meta);
   };
 
-  const sources: Source[] = [store, vmstat, ...(kmsg ? [kmsg] : []), ...(docker ? [docker] : []), eventsWatch, poller];
+  const sources: Source[] = [
+    store,
+    vmstat,
+    ...(kmsg ? [kmsg] : []),
+    ...(docker ? [docker] : []),
+    eventsWatch,
+    poller,
+  ];
   for (const s of sources) self.addSource(s);
 
   const app = buildServer({
@@ -225,7 +248,7 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
     'cgroup layout detected',
   );
 
-  const address = await app.listen({ host: config.listen.host, port: config.listen.port });
+  const address = await listenOn(app, config.listen.host, config.listen.port);
   log.info(
     { address, tls: webConfig?.tls !== undefined, basicAuth: webConfig?.basicAuthUsers !== undefined },
     'listening',
