@@ -17,6 +17,7 @@ import { dockerSourceFromConfig } from './sources/docker';
 import { KmsgSource, kmsgFamilies } from './sources/kmsg';
 import { MemoryEventsWatch } from './sources/memory-events-watch';
 import { VmstatSource } from './sources/vmstat';
+import { setUpKubernetes } from './sources/kubernetes';
 import type { Source } from './sources/source';
 import { OomLedger } from './accounting/ledger';
 import { oomEventsRoute } from './server/oom-events-api';
@@ -225,6 +226,15 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
     eventsWatch,
     poller,
   ];
+  // Kubernetes node mode: pod names on the series and OOMKilling Events (off without a cluster).
+  const kubernetes = await setUpKubernetes({
+    config,
+    table,
+    ledger,
+    renderer,
+    log: log.child({ module: 'kubernetes' }),
+  });
+  if (kubernetes) sources.push(kubernetes);
   for (const s of sources) self.addSource(s);
 
   const app = buildServer({
