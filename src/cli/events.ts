@@ -2,7 +2,11 @@ import * as fs from 'node:fs';
 import { parseSince, toApi } from '../server/oom-events-api';
 import type { ContainerLabels } from '../state/containers';
 import type { StateStore, StoredExitEvent, StoredOomEvent } from '../state/store';
+import { containerFromCgroupPath } from '../cgroup/container-path';
+import { serveFlags } from '../config';
 import { type CliContext, type CommandSpec, JSON_FLAG, hostFlags, runCommand, usageError } from './context';
+import { dockerList } from './gather';
+import { KernelLogReader, checkKernelLogReadable, killAsEvent } from './kernel-log';
 import { formatAgo, formatBytes, formatTime, paint } from './format';
 
 /**
@@ -60,8 +64,17 @@ export const EVENTS: CommandSpec = {
       help: 'Only events of this container (name, pod name or id prefix)',
     },
     { name: 'no-exits', type: 'boolean', env: false, help: 'Only OOM kills, no exits' },
+    {
+      name: 'kernel-log',
+      type: 'boolean',
+      env: false,
+      help: "Read OOM kills from the kernel log (--kmsg) instead of oomwatch's state database: needs no daemon, shows what the kernel's ring buffer still holds, and no exits",
+    },
     JSON_FLAG,
-    ...hostFlags().filter((f) => f.name === 'state-dir'),
+    ...hostFlags().filter(
+      (f) => f.name === 'state-dir' || f.name === 'docker-socket' || f.name === 'proc-root',
+    ),
+    ...serveFlags().filter((f) => f.name === 'kmsg'),
   ],
   notes: [
     'A time ending in ~ is when oomwatch noticed the kill (from a cgroup counter), not when it happened.',
@@ -71,6 +84,7 @@ export const EVENTS: CommandSpec = {
     'oomwatch events --since 2h',
     'oomwatch events -f',
     'oomwatch events --since 7d --container web --json | jq .victim',
+    'oomwatch events --kernel-log --since 1h   # no daemon: straight from /dev/kmsg',
   ],
 };
 
@@ -200,31 +214,104 @@ export async function eventsCommand(argv: string[], env: NodeJS.ProcessEnv): Pro
         'events',
         `--since: expected a duration such as 10m, 2h or 7d, or an ISO 8601 time, got "${sinceText}"`,
       );
-    const store = ctx.openState(true, 'the event log') as StateStore;
     const container = ctx.values['container'] as string | undefined;
-    const withExits = ctx.values['no-exits'] !== true;
     const follow = ctx.values['follow'] === true;
+    const print = (item: EventItem): void => {
+      if (ctx.json) ctx.out(JSON.stringify(eventJson(item)));
+      else ctx.out(formatEventLine(item, ctx.colour));
+    };
+    const printHistory = (history: EventItem[], what: string): void => {
+      if (!ctx.json && (history.length > 0 || follow)) ctx.out(eventHeader());
+      for (const item of history) print(item);
+      if (!ctx.json && history.length === 0) {
+        const none = `no ${what} since ${formatTime(sinceMs)}${container ? ` for ${container}` : ''}`;
+        process.stderr.write(`${none}${follow ? '; waiting for new ones (Ctrl-C to stop)' : ''}\n`);
+      }
+    };
+    if (ctx.values['kernel-log'] === true)
+      return kernelLogEvents(ctx, { sinceMs, container, follow, print, printHistory });
 
+    const store = ctx.openState(true, 'the event log') as StateStore;
+    const withExits = ctx.values['no-exits'] !== true;
     // The cursor is taken first and history read up to it: nothing written in between is lost or doubled.
     const cursor = store.lastEventIds();
     const query = { sinceMs, limit: 10_000, ...(container ? { container } : {}) };
     const ooms = store.queryOomEvents(query).filter((e) => e.id <= cursor.oom);
     const exits = withExits ? store.queryExitEvents(query).filter((e) => e.id <= cursor.exit) : [];
-    const history = mergeEvents(ooms, exits);
-
-    const print = (item: EventItem): void => {
-      if (ctx.json) ctx.out(JSON.stringify(eventJson(item)));
-      else ctx.out(formatEventLine(item, ctx.colour));
-    };
-    if (!ctx.json && (history.length > 0 || follow)) ctx.out(eventHeader());
-    for (const item of history) print(item);
-    if (!ctx.json && history.length === 0) {
-      const none = `no OOM kills${withExits ? ' or exits' : ''} recorded since ${formatTime(sinceMs)}${container ? ` for ${container}` : ''}`;
-      process.stderr.write(`${none}${follow ? '; waiting for new ones (Ctrl-C to stop)' : ''}\n`);
-    }
+    printHistory(mergeEvents(ooms, exits), `OOM kills${withExits ? ' or exits' : ''} recorded`);
     warnIfStale(ctx, store, follow);
     if (!follow) return 0;
     return followEvents(ctx, store, cursor, { container, withExits, print });
+  });
+}
+
+/** `--kernel-log`: kills from /dev/kmsg, named through Docker when it answers. */
+async function kernelLogEvents(
+  ctx: CliContext,
+  o: {
+    sinceMs: number;
+    container: string | undefined;
+    follow: boolean;
+    print: (item: EventItem) => void;
+    printHistory: (history: EventItem[], what: string) => void;
+  },
+): Promise<number> {
+  const file = ctx.values['kmsg'] as string;
+  checkKernelLogReadable(file);
+  const names = new Map<string, Partial<ContainerLabels>>();
+  const refreshNames = async (): Promise<void> => {
+    for (const d of (await dockerList(ctx)) ?? []) names.set(d.id, { name: d.name, image: d.image });
+  };
+  await refreshNames();
+  const reader = new KernelLogReader(file, ctx.procRoot);
+  let seq = 0;
+  const items = (kills: ReturnType<KernelLogReader['drain']>): EventItem[] =>
+    kills
+      .map((k): EventItem => ({ kind: 'oom', id: ++seq, ev: killAsEvent(k, (id) => names.get(id)) }))
+      .filter((i) => matches(i, o.container));
+  try {
+    o.printHistory(
+      items(reader.drain()).filter((i) => i.ev.timeMs >= o.sinceMs),
+      'OOM kills in the kernel log',
+    );
+    if (!o.follow) return 0;
+    return await untilSignal(FOLLOW_POLL_MS, async () => {
+      const kills = reader.drain();
+      if (kills.some((k) => k.taskMemcg && !names.has(containerFromCgroupPath(k.taskMemcg)?.id ?? '')))
+        await refreshNames();
+      for (const item of items(kills)) o.print(item);
+    });
+  } finally {
+    reader.close();
+  }
+}
+
+/** Run `tick` every `intervalMs` until Ctrl-C or SIGTERM; resolves 0 then (stopping is not an error). */
+function untilSignal(intervalMs: number, tick: () => Promise<void> | void): Promise<number> {
+  return new Promise<number>((resolve, reject) => {
+    let timer: NodeJS.Timeout | undefined;
+    let stopped = false;
+    const finish = (): void => {
+      stopped = true;
+      if (timer) clearTimeout(timer);
+      process.off('SIGINT', finish);
+      process.off('SIGTERM', finish);
+      resolve(0);
+    };
+    process.on('SIGINT', finish);
+    process.on('SIGTERM', finish);
+    const loop = async (): Promise<void> => {
+      try {
+        await tick();
+      } catch (err) {
+        process.off('SIGINT', finish);
+        process.off('SIGTERM', finish);
+        reject(err);
+        return;
+      }
+      if (!stopped) timer = setTimeout(() => void loop(), intervalMs);
+    };
+    void loop();
   });
 }
 
@@ -265,52 +352,38 @@ async function followEvents(
   let current = store;
   let inode = inodeOf(ctx.stateFile);
 
-  return new Promise<number>((resolve) => {
-    let timer: NodeJS.Timeout | undefined;
-    const finish = (): void => {
-      if (timer) clearTimeout(timer);
-      process.off('SIGINT', finish);
-      process.off('SIGTERM', finish);
-      resolve(0);
-    };
-    process.on('SIGINT', finish);
-    process.on('SIGTERM', finish);
-
-    const tick = (): void => {
-      // The daemon moves a corrupt database aside and starts a new one: follow the new file.
-      const now = inodeOf(ctx.stateFile);
-      if (now !== undefined && now !== inode) {
-        inode = now;
-        const reopened = ctx.openState(false, 'following');
-        if (reopened) {
-          current = reopened;
-          cursor = { oom: 0, exit: 0 };
-          ctx.warn(`${ctx.stateFile} was replaced; following the new database`);
+  return untilSignal(FOLLOW_POLL_MS, () => {
+    // The daemon moves a corrupt database aside and starts a new one: follow the new file.
+    const now = inodeOf(ctx.stateFile);
+    if (now !== undefined && now !== inode) {
+      inode = now;
+      const reopened = ctx.openState(false, 'following');
+      if (reopened) {
+        current = reopened;
+        cursor = { oom: 0, exit: 0 };
+        ctx.warn(`${ctx.stateFile} was replaced; following the new database`);
+      }
+    }
+    const latest = current.lastEventIds();
+    if (latest.oom < cursor.oom || latest.exit < cursor.exit) cursor = { oom: 0, exit: 0 };
+    const ooms = current.oomEventsAfter(cursor.oom);
+    const exits = opts.withExits ? current.exitEventsAfter(cursor.exit) : [];
+    if (ooms.length > 0) cursor.oom = (ooms[ooms.length - 1] as { id: number }).id;
+    if (exits.length > 0) cursor.exit = (exits[exits.length - 1] as { id: number }).id;
+    const t = Date.now();
+    for (const item of mergeEvents(ooms, exits)) {
+      if (!matches(item, opts.container)) continue;
+      opts.print(item);
+      if (item.kind === 'oom' && !item.ev.victim) awaitingVictim.set(item.id, t);
+    }
+    if (awaitingVictim.size > 0) {
+      for (const ev of current.oomEventsByIds([...awaitingVictim.keys()])) {
+        if (ev.victim) {
+          awaitingVictim.delete(ev.id);
+          opts.print({ kind: 'oom', id: ev.id, ev, update: true });
         }
       }
-      const latest = current.lastEventIds();
-      if (latest.oom < cursor.oom || latest.exit < cursor.exit) cursor = { oom: 0, exit: 0 };
-      const ooms = current.oomEventsAfter(cursor.oom);
-      const exits = opts.withExits ? current.exitEventsAfter(cursor.exit) : [];
-      if (ooms.length > 0) cursor.oom = (ooms[ooms.length - 1] as { id: number }).id;
-      if (exits.length > 0) cursor.exit = (exits[exits.length - 1] as { id: number }).id;
-      const t = Date.now();
-      for (const item of mergeEvents(ooms, exits)) {
-        if (!matches(item, opts.container)) continue;
-        opts.print(item);
-        if (item.kind === 'oom' && !item.ev.victim) awaitingVictim.set(item.id, t);
-      }
-      if (awaitingVictim.size > 0) {
-        for (const ev of current.oomEventsByIds([...awaitingVictim.keys()])) {
-          if (ev.victim) {
-            awaitingVictim.delete(ev.id);
-            opts.print({ kind: 'oom', id: ev.id, ev, update: true });
-          }
-        }
-        for (const [id, since] of awaitingVictim) if (t - since > VICTIM_WAIT_MS) awaitingVictim.delete(id);
-      }
-      timer = setTimeout(tick, FOLLOW_POLL_MS);
-    };
-    tick();
+      for (const [id, since] of awaitingVictim) if (t - since > VICTIM_WAIT_MS) awaitingVictim.delete(id);
+    }
   });
 }
