@@ -171,7 +171,19 @@ export class CliContext {
    */
   openState(required: boolean, what: string): StateStore | undefined {
     const file = this.stateFile;
-    if (!fs.existsSync(file)) {
+    let statError: string | undefined;
+    try {
+      fs.statSync(file);
+    } catch (err) {
+      statError = (err as NodeJS.ErrnoException).code ?? 'ENOENT';
+    }
+    if (statError === 'EACCES' || statError === 'EPERM') {
+      const problem = `cannot look into ${this.stateDir} (${statError}): run as root or as the user oomwatch serve runs as`;
+      if (required) throw new OomwatchError('OOMW_PERMISSION', `oomwatch: ${problem}`);
+      this.warn(`${problem}; ${what} is unavailable`);
+      return undefined;
+    }
+    if (statError !== undefined) {
       if (required) {
         throw new OomwatchError(
           'OOMW_STATE',
@@ -252,7 +264,17 @@ export async function runCommand(
     throw err;
   } finally {
     ctx.close();
+    // The binary exits as soon as a command returns, and writes to a pipe are asynchronous: wait until
+    // everything written has been handed to the reader, or `recommend --all --json | jq` gets half a document.
+    await Promise.all([flushed(process.stdout), flushed(process.stderr)]);
   }
+}
+
+function flushed(stream: NodeJS.WriteStream): Promise<void> {
+  return new Promise((resolve) => {
+    if (stream.destroyed || stream.writableEnded) return resolve();
+    stream.write('', () => resolve());
+  });
 }
 
 export function usageError(command: string, message: string): OomwatchError {

@@ -9,7 +9,7 @@ export const WORKING_SET_METRIC = 'oomwatch_container_memory_working_set_bytes';
 export interface PrometheusPeak {
   bytes: number;
   /** Earliest time in the window with a sample, so the caller knows how much history there really is. */
-  firstSampleMs?: number;
+  firstSampleMs: number;
 }
 
 /** A label matcher value, escaped for PromQL's double-quoted strings. */
@@ -34,13 +34,21 @@ export function promDuration(ms: number): string {
   return `${Math.max(1, Math.round(ms / 1000))}s`;
 }
 
+/**
+ * The step of the first-sample subquery: about 10,000 steps over the window (a minute for 7 days), at least
+ * a second. Data younger than one step has no step to show in; its age is then "less than a step".
+ */
+export function firstSampleStepMs(windowMs: number): number {
+  return Math.max(1000, Math.ceil(windowMs / 10_000 / 1000) * 1000);
+}
+
 /** Pure: the two PromQL queries for a selector over a window. */
 export function peakQueries(selector: string, windowMs: number): { peak: string; firstSample: string } {
   const w = promDuration(windowMs);
   return {
     peak: `max(max_over_time(${WORKING_SET_METRIC}${selector}[${w}]))`,
-    // A subquery at one-minute steps: the first minute that has a sample.
-    firstSample: `min(min_over_time(timestamp(${WORKING_SET_METRIC}${selector})[${w}:1m]))`,
+    // A subquery: the earliest step in the window at which the series has a sample.
+    firstSample: `min(min_over_time(timestamp(${WORKING_SET_METRIC}${selector})[${w}:${promDuration(firstSampleStepMs(windowMs))}]))`,
   };
 }
 
@@ -86,11 +94,12 @@ export class PrometheusClient {
     return singleValue(body);
   }
 
-  async peak(selector: string, windowMs: number): Promise<PrometheusPeak | undefined> {
+  async peak(selector: string, windowMs: number, now = Date.now()): Promise<PrometheusPeak | undefined> {
     const q = peakQueries(selector, windowMs);
     const bytes = await this.query(q.peak);
     if (bytes === undefined) return undefined;
     const first = await this.query(q.firstSample);
-    return first === undefined ? { bytes } : { bytes, firstSampleMs: first * 1000 };
+    // No step has a sample yet: the series is younger than one step.
+    return { bytes, firstSampleMs: first === undefined ? now - firstSampleStepMs(windowMs) : first * 1000 };
   }
 }

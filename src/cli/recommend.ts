@@ -320,9 +320,9 @@ async function proposalFor(
       composeService: c.composeService,
     });
     try {
-      const p = await opts.prometheus.peak(selector, opts.windowMs);
+      const p = await opts.prometheus.peak(selector, opts.windowMs, now);
       if (p) {
-        const span = p.firstSampleMs !== undefined ? now - p.firstSampleMs : opts.windowMs;
+        const span = Math.max(0, now - p.firstSampleMs);
         historyMs = Math.max(historyMs, span);
         observations.push({
           source: 'prometheus',

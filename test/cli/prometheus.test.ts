@@ -1,5 +1,6 @@
 import {
   PrometheusError,
+  firstSampleStepMs,
   peakQueries,
   promDuration,
   selectorFor,
@@ -26,8 +27,17 @@ describe('the PromQL of recommend --prometheus', () => {
     expect(peakQueries('{id="abc"}', 3_600_000)).toEqual({
       peak: 'max(max_over_time(oomwatch_container_memory_working_set_bytes{id="abc"}[3600s]))',
       firstSample:
-        'min(min_over_time(timestamp(oomwatch_container_memory_working_set_bytes{id="abc"})[3600s:1m]))',
+        'min(min_over_time(timestamp(oomwatch_container_memory_working_set_bytes{id="abc"})[3600s:1s]))',
     });
+    expect(peakQueries('{id="abc"}', 7 * 86_400_000).firstSample).toMatch(/\[604800s:61s\]\)\)$/);
+  });
+
+  it.each([
+    [3_600_000, 1000],
+    [86_400_000, 9000],
+    [7 * 86_400_000, 61_000],
+  ])('a %p ms window is stepped every %p ms (about 10,000 steps, whole seconds)', (windowMs, step) => {
+    expect(firstSampleStepMs(windowMs)).toBe(step);
   });
 
   it.each([
