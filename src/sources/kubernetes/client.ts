@@ -90,6 +90,9 @@ export async function loadClient(choice: Exclude<ClusterChoice, { kind: 'none' }
       { name: 'service-account', authProvider: { name: 'tokenFile', config: { tokenFile: `${dir}/token` } } },
     );
   }
+  // An http:// server (kubectl proxy, a local test cluster) has no TLS to verify, but the client refuses
+  // it unless told to skip verification; kubectl takes such a kubeconfig as it is, so oomwatch does too.
+  kc.clusters = kc.clusters.map((c) => (c.server.startsWith('http://') ? { ...c, skipTLSVerify: true } : c));
   const cluster = kc.getCurrentCluster();
   if (!cluster) {
     const where = choice.kind === 'kubeconfig' ? `kubeconfig ${choice.file}` : 'the in-cluster configuration';
