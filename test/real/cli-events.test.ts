@@ -63,6 +63,17 @@ describeIf(
       expect(kill.sources).toContain('kmsg');
       expect(kill.victim?.rss_bytes).toBeGreaterThan(16 * MiB);
       expect(Math.abs(Date.parse(kill.time) - exitedAt)).toBeLessThan(10_000);
+      // The container's exit follows, from Docker's die event: 137, and this time it was an OOM kill.
+      const exit = await follow.waitForLine((l) => {
+        const e = JSON.parse(l) as {
+          type: string;
+          container: { id: string };
+          exit_code: number;
+          oom_killed: boolean;
+        };
+        return e.type === 'exit' && e.container.id === victimId;
+      }, 10_000);
+      expect(JSON.parse(exit.text)).toMatchObject({ exit_code: 137, oom_killed: true });
     } finally {
       expect(await follow.interrupt()).toBe(0);
     }
@@ -85,6 +96,10 @@ describeIf(
     expect(kill).toMatch(
       /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\s+\S+\s+oom-kill\s+container\s+sh \(\d+\)\s+\d+(\.\d+)? MiB\s+-\s+yes$/,
     );
+    // The exit it caused comes after it: exit code 137, an OOM kill.
+    const exit = lines.findIndex((l) => / exit /.test(l));
+    expect(exit).toBeGreaterThan(lines.indexOf(kill as string));
+    expect(lines[exit]).toMatch(/\s+exit\s+-\s+-\s+-\s+137\s+yes$/);
   });
 
   it('reads the same kill straight from the kernel log, without the state database', async () => {
