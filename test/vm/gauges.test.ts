@@ -1,7 +1,6 @@
-import { randomUUID } from 'node:crypto';
-import { randomHex } from '../helpers/cgroup-v1';
 import { describeIf } from '../helpers/prereq';
 import { type PromSample, valueOf } from '../helpers/prom';
+import { container, containerEnv, oneOfEachLayout, shortId } from './containers';
 import { keyed, outsideBracket, pressureSeconds, single } from './kernel-files';
 import { type ScenarioRun, runScenario, vmPrerequisites } from './vm';
 
@@ -10,12 +9,8 @@ import { type ScenarioRun, runScenario, vmPrerequisites } from './vm';
  * counters on oomwatch's own /metrics equal what the kernel's files said around the poll.
  */
 describeIf(...vmPrerequisites())('cgroup v2 in a VM: memory gauges and PSI equal the kernel files', () => {
-  const ids = {
-    systemd: randomHex(64),
-    cgroupfs: randomHex(64),
-    k8s: randomHex(64),
-    unlimited: randomHex(64),
-  };
+  const limited = oneOfEachLayout();
+  const unlimited = container('unlimited', 'docker-systemd');
   let run: ScenarioRun;
   let samples: PromSample[];
 
@@ -23,25 +18,23 @@ describeIf(...vmPrerequisites())('cgroup v2 in a VM: memory gauges and PSI equal
     run = await runScenario({
       scenario: 'gauges.sh',
       env: {
-        ID_SYSTEMD: ids.systemd,
-        ID_CGROUPFS: ids.cgroupfs,
-        ID_K8S: ids.k8s,
-        ID_UNLIMITED: ids.unlimited,
-        POD_UID: randomUUID(),
+        ...containerEnv([...limited, unlimited]),
+        CONTAINERS_LIMITED: limited.map((c) => c.name).join(' '),
+        CONTAINERS_UNLIMITED: unlimited.name,
       },
     });
     samples = run.scrape('scrape');
   }, 30 * 60_000);
 
-  const at = (layout: keyof typeof ids, file: string): { before: string; after: string } => ({
-    before: run.text(`before/${layout}/${file}`),
-    after: run.text(`after/${layout}/${file}`),
+  const at = (name: string, file: string): { before: string; after: string } => ({
+    before: run.text(`before/${name}/${file}`),
+    after: run.text(`after/${name}/${file}`),
   });
 
-  it.each(['systemd', 'cgroupfs', 'k8s'] as const)(
+  it.each(limited.map((c) => [c.name, c] as const))(
     '%s layout: every gauge and PSI counter is the kernel value',
-    (layout) => {
-      const id = ids[layout].slice(0, 12);
+    (layout, c) => {
+      const id = shortId(c);
       const v = (name: string): number | undefined => valueOf(samples, `oomwatch_container_${name}`, { id });
       const problems: string[] = [];
       const check = (name: string, file: string, read: (text: string) => number): void => {
@@ -99,7 +92,7 @@ describeIf(...vmPrerequisites())('cgroup v2 in a VM: memory gauges and PSI equal
   );
 
   it('a container without a limit: no limit and no ratio series, unlimited 1, usage the kernel value', () => {
-    const id = ids.unlimited.slice(0, 12);
+    const id = shortId(unlimited);
     const v = (name: string): number | undefined => valueOf(samples, `oomwatch_container_${name}`, { id });
     expect(v('memory_unlimited')).toBe(1);
     expect(v('memory_limit_bytes')).toBeUndefined();

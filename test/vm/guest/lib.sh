@@ -48,13 +48,12 @@ cg_make() {
   echo "$cur"
 }
 
-# Docker with the systemd cgroup driver, Docker with the cgroupfs driver, Kubernetes (containerd) with the
-# systemd driver: the path of container ID (and pod UID) relative to $CG.
-docker_systemd_cg() { echo "system.slice/docker-$1.scope"; }
-docker_cgroupfs_cg() { echo "docker/$1"; }
-k8s_systemd_cg() {
-  echo "kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod$(echo "$1" | tr - _).slice/cri-containerd-$2.scope"
-}
+# The containers the suite chose (test/vm/containers.ts): $CONTAINERS lists their names; id_of NAME is the
+# 64-hex id, cg_of NAME the cgroup path relative to $CG (Docker systemd, Docker cgroupfs or Kubernetes systemd
+# layout), short_id ID the 12-hex id oomwatch's series carry.
+id_of() { eval "echo \"\$ID_$1\""; }
+cg_of() { eval "echo \"\$CG_$1\""; }
+short_id() { echo "$1" | cut -c1-12; }
 
 # cg_limit DIR BYTES: memory.max, and no swap, so that a process past the limit is killed, not swapped.
 cg_limit() {
@@ -176,10 +175,13 @@ scrape() {
   emit_file "$1" /tmp/scrape.txt
 }
 
-# metric SERIES: the value of one series in the last scrape, "" when absent. SERIES is a name followed by
-# label matchers in the exposition's own syntax, matched as an extended regular expression, e.g.
-#   metric 'oomwatch_container_oom_kills_total\{id="0123456789ab"[^}]*\}'
-metric() { grep -E "^$1 " /tmp/scrape.txt | awk '{ print $2 }' | head -1; }
+# metric SERIES: the value of one series in the last scrape, "" when absent. SERIES is an extended regular
+# expression matched at the start of exposition lines, e.g. 'oomwatch_oom_kills_total\{scope="system"\}' or
+# "$(cseries oomwatch_container_oom_kills_total NAME)".
+metric() { grep -E "^$1" /tmp/scrape.txt | awk '{ print $NF }' | head -1; }
+
+# cseries FAMILY NAME: the SERIES of a per-container family for container NAME (by its id label).
+cseries() { printf '%s\\{(.*,)?id="%s"[,}]' "$1" "$(short_id "$(id_of "$2")")"; }
 
 # wait_metric SERIES VALUE SECONDS: scrape until SERIES equals VALUE (numerically); returns 1 on timeout.
 wait_metric() {
