@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { ContainerPath } from './cgroup/container-path';
-import { discoverContainers } from './cgroup/discover';
+import { DiscoveryMemory, discoverContainers } from './cgroup/discover';
 import type { CgroupLayout } from './cgroup/layout';
 import { CgroupReader, type FdBudget } from './cgroup/reader';
 import type { MemorySample, SampleError } from './cgroup/sample';
@@ -53,6 +53,8 @@ export class Poller implements Source {
   private current: Promise<void> | undefined;
   private lastPollOk = false;
   private readonly loggedErrors = new Set<string>();
+  /** What each cgroup directory was found to be, so a stable host's paths are parsed once. */
+  private readonly discovery = new DiscoveryMemory();
   /** Resolves after the first complete poll (for /readyz). */
   readonly firstPoll: Promise<void>;
   private resolveFirst!: () => void;
@@ -99,7 +101,7 @@ export class Poller implements Source {
       const now = Date.now();
       let discovered: Map<string, ContainerPath>;
       try {
-        discovered = discoverContainers(layout.memoryRoot);
+        discovered = discoverContainers(layout.memoryRoot, undefined, this.discovery);
       } catch (err) {
         this.opts.metrics.pollErrors.inc({ kind: 'discovery' });
         log.error({ err, root: layout.memoryRoot }, 'cannot walk the cgroup tree');

@@ -11,10 +11,54 @@ import { type ContainerPath, containerFromCgroupPath, mayHoldContainers } from '
  * ext4 and tmpfs), so a leaf cgroup such as a system service costs one stat, not a readdir. Directories that
  * vanish during the walk (normal churn) are skipped.
  */
-export function discoverContainers(memoryRoot: string, maxDepth = 8): Map<string, ContainerPath> {
+export function discoverContainers(
+  memoryRoot: string,
+  maxDepth = 8,
+  memory?: DiscoveryMemory,
+): Map<string, ContainerPath> {
   const found = new Map<string, ContainerPath>();
-  walk(memoryRoot, '', 0, maxDepth, found);
+  walk(memoryRoot, '', 0, maxDepth, found, memory);
+  memory?.walkDone();
   return found;
+}
+
+/** What a directory name turned out to be: a container's own cgroup, inside one, or neither. */
+interface Classified {
+  container: ContainerPath | null;
+  /** The directory is the container's own cgroup (not a sub-cgroup a process made inside it). */
+  own: boolean;
+}
+
+/**
+ * Remembers, between walks, what each directory name under each parent was classified as: on a host that
+ * does not change, a poll then parses no path a second time (with a thousand containers that parsing was
+ * a tenth of a poll's CPU). Only the names seen in the latest walk are kept, so churn does not grow it.
+ */
+export class DiscoveryMemory {
+  private previous = new Map<string, Map<string, Classified>>();
+  private current = new Map<string, Map<string, Classified>>();
+
+  classify(rel: string, name: string): Classified {
+    const known = this.previous.get(rel)?.get(name) ?? classifyOnce(rel, name);
+    let dir = this.current.get(rel);
+    if (dir === undefined) {
+      dir = new Map();
+      this.current.set(rel, dir);
+    }
+    dir.set(name, known);
+    return known;
+  }
+
+  walkDone(): void {
+    this.previous = this.current;
+    this.current = new Map();
+  }
+}
+
+function classifyOnce(rel: string, name: string): Classified {
+  const childRel = `${rel}/${name}`;
+  const container = containerFromCgroupPath(childRel);
+  return { container, own: container !== null && container.cgroupPath === childRel };
 }
 
 function walk(
@@ -23,6 +67,7 @@ function walk(
   depth: number,
   maxDepth: number,
   found: Map<string, ContainerPath>,
+  memory: DiscoveryMemory | undefined,
 ): void {
   let entries: fs.Dirent[];
   try {
@@ -35,19 +80,19 @@ function walk(
   entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   for (const entry of entries) {
     if (!entry.isDirectory()) continue;
-    const childRel = `${rel}/${entry.name}`;
-    const container = containerFromCgroupPath(childRel);
+    const { container, own } = memory ? memory.classify(rel, entry.name) : classifyOnce(rel, entry.name);
     if (container !== null) {
       // A container's sub-cgroups map back to it; keep the shallowest (its own) cgroup.
-      if (container.cgroupPath === childRel && !found.has(container.id)) found.set(container.id, container);
+      if (own && !found.has(container.id)) found.set(container.id, container);
       continue;
     }
+    const childRel = `${rel}/${entry.name}`;
     if (
       depth + 1 < maxDepth &&
       mayHoldContainers(entry.name) &&
       hasSubdirectories(path.join(root, childRel))
     ) {
-      walk(root, childRel, depth + 1, maxDepth, found);
+      walk(root, childRel, depth + 1, maxDepth, found, memory);
     }
   }
 }

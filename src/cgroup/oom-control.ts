@@ -1,4 +1,4 @@
-import { type Parsed, fail, ok, parseKeyedCounts } from './parse';
+import { type Parsed, fail, ok, pickKeyedCounts } from './parse';
 
 /**
  * v1 memory.oom_control:
@@ -13,17 +13,16 @@ export interface OomControl {
   oomKill?: number;
 }
 
+const KEYS = ['oom_kill_disable', 'under_oom', 'oom_kill'];
+
 export function parseOomControl(text: string): Parsed<OomControl> {
-  const parsed = parseKeyedCounts(text);
+  const parsed = pickKeyedCounts(text, KEYS);
   if (!parsed.ok) return parsed;
-  const m = parsed.value;
-  const disable = m.get('oom_kill_disable');
-  const under = m.get('under_oom');
+  const [disable, under, kills] = parsed.value;
   if (disable === undefined || under === undefined) {
     return fail('memory.oom_control lacks oom_kill_disable or under_oom');
   }
   const out: OomControl = { oomKillDisable: disable !== 0, underOom: under !== 0 };
-  const kills = m.get('oom_kill');
   if (kills !== undefined) out.oomKill = kills;
   return ok(out);
 }

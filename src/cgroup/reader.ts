@@ -28,7 +28,15 @@ interface FileSpec {
   /** Absent on some kernels or configurations (swap accounting off, kernel before 5.19...). */
   optional: boolean;
   apply(sample: MemorySample, text: string, scratch: Scratch): Parsed<unknown>;
+  /**
+   * For files that hold one integer: what `apply` does with the value, given the value read straight from
+   * the bytes (no string made). Anything the byte reader does not accept goes through `apply`.
+   */
+  integer?: { unit: IntegerUnit; set(sample: MemorySample, value: number, scratch: Scratch): void };
 }
+
+/** A count (parseCount) or a byte value where the v1 sentinel means unlimited (parseLimit). */
+type IntegerUnit = 'count' | 'limit';
 
 /** Values that only make sense combined with others, resolved after all files are read. */
 interface Scratch {
@@ -44,25 +52,50 @@ const setField =
     return r;
   };
 
+/** `apply` and `integer` of a file whose one integer goes to one sample field. */
+const integerField = <K extends keyof MemorySample>(
+  field: K,
+  unit: IntegerUnit,
+): Pick<FileSpec, 'apply' | 'integer'> => ({
+  apply: setField(field, unit === 'count' ? parseCount : parseLimit),
+  integer: {
+    unit,
+    set: (s, value) => {
+      (s as unknown as Record<string, unknown>)[field] = value;
+    },
+  },
+});
+
+/** `apply` and `integer` of a file whose one integer goes to the scratch values. */
+const integerScratch = (key: keyof Scratch, unit: IntegerUnit): Pick<FileSpec, 'apply' | 'integer'> => ({
+  apply: (_s, text, scratch) => {
+    const r = unit === 'count' ? parseCount(text) : parseLimit(text);
+    if (r.ok) scratch[key] = r.value;
+    return r;
+  },
+  integer: {
+    unit,
+    set: (_s, value, scratch) => {
+      scratch[key] = value;
+    },
+  },
+});
+
 const V1_FILES: FileSpec[] = [
-  { file: 'memory.usage_in_bytes', root: 'memory', optional: false, apply: setField('usage', parseCount) },
-  { file: 'memory.limit_in_bytes', root: 'memory', optional: false, apply: setField('limit', parseLimit) },
+  { file: 'memory.usage_in_bytes', root: 'memory', optional: false, ...integerField('usage', 'count') },
+  { file: 'memory.limit_in_bytes', root: 'memory', optional: false, ...integerField('limit', 'limit') },
   {
     file: 'memory.soft_limit_in_bytes',
     root: 'memory',
     optional: true,
-    apply: setField('reservation', parseLimit),
+    ...integerField('reservation', 'limit'),
   },
-  { file: 'memory.max_usage_in_bytes', root: 'memory', optional: true, apply: setField('peak', parseCount) },
+  { file: 'memory.max_usage_in_bytes', root: 'memory', optional: true, ...integerField('peak', 'count') },
   {
     file: 'memory.memsw.limit_in_bytes',
     root: 'memory',
     optional: true,
-    apply: (_s, text, scratch) => {
-      const r = parseLimit(text);
-      if (r.ok) scratch.memswLimit = r.value;
-      return r;
-    },
+    ...integerScratch('memswLimit', 'limit'),
   },
   {
     file: 'memory.stat',
@@ -91,7 +124,7 @@ const V1_FILES: FileSpec[] = [
       return r;
     },
   },
-  { file: 'memory.failcnt', root: 'memory', optional: true, apply: setField('limitHits', parseCount) },
+  { file: 'memory.failcnt', root: 'memory', optional: true, ...integerField('limitHits', 'count') },
   {
     // With swap accounting the kernel charges memory+swap first: a charge that fails there counts in
     // memsw.failcnt and never reaches the memory counter, so a limit without swap allowance
@@ -99,23 +132,19 @@ const V1_FILES: FileSpec[] = [
     file: 'memory.memsw.failcnt',
     root: 'memory',
     optional: true,
-    apply: (_s, text, scratch) => {
-      const r = parseCount(text);
-      if (r.ok) scratch.memswFailcnt = r.value;
-      return r;
-    },
+    ...integerScratch('memswFailcnt', 'count'),
   },
   { file: 'memory.pressure', root: 'pressure', optional: true, apply: applyPressure },
 ];
 
 const V2_FILES: FileSpec[] = [
-  { file: 'memory.current', root: 'memory', optional: false, apply: setField('usage', parseCount) },
-  { file: 'memory.max', root: 'memory', optional: false, apply: setField('limit', parseLimit) },
-  { file: 'memory.low', root: 'memory', optional: true, apply: setField('reservation', parseLimit) },
-  { file: 'memory.high', root: 'memory', optional: true, apply: setField('high', parseLimit) },
-  { file: 'memory.swap.current', root: 'memory', optional: true, apply: setField('swap', parseCount) },
-  { file: 'memory.swap.max', root: 'memory', optional: true, apply: setField('swapLimit', parseLimit) },
-  { file: 'memory.peak', root: 'memory', optional: true, apply: setField('peak', parseCount) },
+  { file: 'memory.current', root: 'memory', optional: false, ...integerField('usage', 'count') },
+  { file: 'memory.max', root: 'memory', optional: false, ...integerField('limit', 'limit') },
+  { file: 'memory.low', root: 'memory', optional: true, ...integerField('reservation', 'limit') },
+  { file: 'memory.high', root: 'memory', optional: true, ...integerField('high', 'limit') },
+  { file: 'memory.swap.current', root: 'memory', optional: true, ...integerField('swap', 'count') },
+  { file: 'memory.swap.max', root: 'memory', optional: true, ...integerField('swapLimit', 'limit') },
+  { file: 'memory.peak', root: 'memory', optional: true, ...integerField('peak', 'count') },
   {
     file: 'memory.stat',
     root: 'memory',
@@ -209,8 +238,8 @@ const TRANSIENT = -3;
 
 let shared = Buffer.allocUnsafe(16384);
 
-/** Read a whole cgroup file through a descriptor with pread at offset 0. */
-function preadAll(fd: number): string {
+/** Read a whole cgroup file through a descriptor with pread at offset 0, into `shared`; returns its length. */
+function preadAll(fd: number): number {
   let total = fs.readSync(fd, shared, 0, shared.length, 0);
   while (total === shared.length) {
     const bigger = Buffer.allocUnsafe(shared.length * 2);
@@ -218,17 +247,40 @@ function preadAll(fd: number): string {
     shared = bigger;
     total += fs.readSync(fd, shared, total, shared.length - total, total);
   }
-  return shared.toString('latin1', 0, total);
+  return total;
 }
 
 /** Past the descriptor budget: open, one read, close (readFileSync would add an fstat and a second read). */
-function readTransient(file: string): string {
+function readTransient(file: string): number {
   const fd = fs.openSync(file, 'r');
   try {
     return preadAll(fd);
   } finally {
     fs.closeSync(fd);
   }
+}
+
+/** 5e18 is above 2^62, the least value parseLimit takes for the unlimited sentinel, by more than rounding. */
+const SURELY_UNLIMITED = 5e18;
+
+/**
+ * The integer in `shared[0, length)` when the file is just digits and a newline, read from the bytes: most
+ * files of a poll are one integer, and making a string of each costs more than the read. Undefined for
+ * anything else ("max", spaces, a sign, 16 to 18 digits), which the text parser then handles; on what it
+ * accepts the result is the text parser's.
+ */
+function integerInShared(length: number, unit: IntegerUnit): number | undefined {
+  const end = length > 0 && shared[length - 1] === 0x0a ? length - 1 : length;
+  if (end === 0 || end > 19) return undefined;
+  let n = 0;
+  for (let i = 0; i < end; i++) {
+    const d = (shared[i] as number) - 0x30;
+    if (d < 0 || d > 9) return undefined;
+    n = n * 10 + d;
+  }
+  if (end <= 15) return n; // exact: below 2^53
+  // Longer: only v1's unlimited sentinel (19 digits) is common; other values go to the text parser.
+  return unit === 'limit' && n >= SURELY_UNLIMITED ? Infinity : undefined;
 }
 
 function isGone(err: unknown): boolean {
@@ -286,9 +338,9 @@ export class CgroupReader {
       const file = this.paths[i];
       if (file === undefined || this.fds[i] === ABSENT) continue;
       const spec = this.specs[i] as FileSpec;
-      let text: string;
+      let length: number;
       try {
-        text = this.readFileReopening(i, file);
+        length = this.readFileReopening(i, file);
       } catch (err) {
         if (isGone(err)) {
           if (!fs.existsSync(this.dirs.memory as string)) {
@@ -311,7 +363,14 @@ export class CgroupReader {
         this.closeOne(i);
         continue;
       }
-      const parsed = spec.apply(sample, text, scratch);
+      if (spec.integer !== undefined) {
+        const value = integerInShared(length, spec.integer.unit);
+        if (value !== undefined) {
+          spec.integer.set(sample, value, scratch);
+          continue;
+        }
+      }
+      const parsed = spec.apply(sample, shared.toString('latin1', 0, length), scratch);
       if (!parsed.ok) errors.push({ file: spec.file, kind: 'parse', message: `${file}: ${parsed.error}` });
     }
     derive(sample, scratch);
@@ -324,20 +383,21 @@ export class CgroupReader {
    * A kept descriptor goes stale (ENODEV) when the cgroup is removed; a container restarted under the
    * same id gets a new cgroup at the same path, so a stale descriptor is reopened once before giving up.
    */
-  private readFileReopening(i: number, file: string): string {
+  private readFileReopening(i: number, file: string): number {
     const hadDescriptor = (this.fds[i] as number) >= 0;
     try {
       return this.readFile(i, file);
     } catch (err) {
       if (!hadDescriptor || !isGone(err)) throw err;
       this.closeOne(i);
-      const text = this.readFile(i, file);
+      const length = this.readFile(i, file);
       this.reopenedStale = true;
-      return text;
+      return length;
     }
   }
 
-  private readFile(i: number, file: string): string {
+  /** Read the file into `shared`; returns its length. */
+  private readFile(i: number, file: string): number {
     let fd = this.fds[i] as number;
     if (fd === TRANSIENT) return readTransient(file);
     if (fd === NOT_OPEN) {
