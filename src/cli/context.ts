@@ -180,7 +180,7 @@ export class CliContext {
     if (statError === 'EACCES' || statError === 'EPERM') {
       const problem = `cannot look into ${this.stateDir} (${statError}): run as root or as the user oomwatch serve runs as`;
       if (required) throw new OomwatchError('OOMW_PERMISSION', `oomwatch: ${problem}`);
-      this.warn(`${problem}; ${what} is unavailable`);
+      this.warn(`${problem}; going on without ${what}`);
       return undefined;
     }
     if (statError !== undefined) {
@@ -191,7 +191,7 @@ export class CliContext {
         );
       }
       this.warn(
-        `no state database at ${file} (is oomwatch serve running with --state-dir ${this.stateDir}?): ${what} is unavailable`,
+        `no state database at ${file} (is oomwatch serve running with --state-dir ${this.stateDir}?); going on without ${what}`,
       );
       return undefined;
     }
@@ -207,7 +207,7 @@ export class CliContext {
         : `cannot read ${file}: ${e.message}`;
       if (required)
         throw new OomwatchError(denied ? 'OOMW_PERMISSION' : 'OOMW_STATE', `oomwatch: ${problem}`);
-      this.warn(`${problem}; ${what} is unavailable`);
+      this.warn(`${problem}; going on without ${what}`);
       return undefined;
     }
     const version = store.getMeta('schema_version');
@@ -215,7 +215,7 @@ export class CliContext {
       void store.stop();
       const problem = `${file} has schema version ${version}, this oomwatch reads version ${SCHEMA_VERSION}: use the oomwatch binary of the running daemon (docker exec <oomwatch container> oomwatch ...)`;
       if (required) throw new OomwatchError('OOMW_STATE', `oomwatch: ${problem}`);
-      this.warn(`${problem}; ${what} is unavailable`);
+      this.warn(`${problem}; going on without ${what}`);
       return undefined;
     }
     this.stores.push(store);

@@ -357,7 +357,7 @@ async function followEvents(
     const now = inodeOf(ctx.stateFile);
     if (now !== undefined && now !== inode) {
       inode = now;
-      const reopened = ctx.openState(false, 'following');
+      const reopened = ctx.openState(false, 'the new database');
       if (reopened) {
         current = reopened;
         cursor = { oom: 0, exit: 0 };

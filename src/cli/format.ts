@@ -29,9 +29,10 @@ export function formatPercent(ratio: number | undefined): string {
   return `${(ratio * 100).toFixed(1)}%`;
 }
 
-/** 45s, 12m, 3h 05m, 4d 2h: the two largest units, for "ago" and spans of history. */
+/** 300ms, 45s, 12m, 3h 05m, 4d 2h: the two largest units, for "ago" and spans of history. */
 export function formatDuration(ms: number): string {
   if (!Number.isFinite(ms)) return '-';
+  if (ms > 0 && ms < 1000) return `${Math.round(ms)}ms`;
   const s = Math.max(0, Math.round(ms / 1000));
   if (s < 60) return `${s}s`;
   const m = Math.floor(s / 60);

@@ -165,7 +165,7 @@ export async function recommendCommand(argv: string[], env: NodeJS.ProcessEnv): 
 
     const g = await gatherContainers(ctx, {
       stateRequired: false,
-      stateWhat: 'peak history and OOM kills in the window',
+      stateWhat: 'the peak history and the OOM kills in the window',
       needCgroups: false,
     });
     let targets: Candidate[];

@@ -197,7 +197,7 @@ export async function topCommand(argv: string[], env: NodeJS.ProcessEnv): Promis
     const layout = ctx.layout();
     const store: StateStore | undefined = ctx.openState(
       false,
-      'names of containers Docker does not know, and OOM marks',
+      'OOM kill marks and the names of containers Docker does not list',
     );
     const host = hostMemory(ctx.procRoot);
 

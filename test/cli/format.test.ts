@@ -29,6 +29,7 @@ describe('formatBytes', () => {
 describe('formatDuration', () => {
   it.each([
     [0, '0s'],
+    [300, '300ms'],
     [45_000, '45s'],
     [12 * 60_000, '12m'],
     [3 * 3_600_000, '3h'],
