@@ -7,6 +7,10 @@ import { OomLedger } from '../../src/accounting/ledger';
 import type { KernelOomKill } from '../../src/accounting/observations';
 import { containerFromCgroupPath } from '../../src/cgroup/container-path';
 import { ExpositionWriter } from '../../src/metrics/exposition';
+import type { Config } from '../../src/config';
+import { MetricsRenderer } from '../../src/metrics/render';
+import { SelfMetrics } from '../../src/metrics/self';
+import { setUpKubernetes } from '../../src/sources/kubernetes';
 import { chooseCluster, loadClient } from '../../src/sources/kubernetes/client';
 import { type EventWriterOptions, OomEventWriter, bytesText } from '../../src/sources/kubernetes/events';
 import { KubernetesPodSource } from '../../src/sources/kubernetes/pod-source';
@@ -235,6 +239,17 @@ describe('OOMKilling Events', () => {
     ).toBe(1);
   });
 
+  it('a kill after the aggregation window has closed starts a new Event', async () => {
+    await setUp({ windowMs: 600 });
+    ledger.onKernelKill(kernelKill(APP));
+    await eventually(() => (oomEvents().length === 1 ? true : undefined), 5000, 'the first Event');
+    await new Promise((r) => setTimeout(r, 900));
+    ledger.onKernelKill(kernelKill(APP, { timeMs: Date.now() }));
+    await eventually(() => (oomEvents().length === 2 ? true : undefined), 5000, 'a second Event');
+    expect(oomEvents().map((e) => e.count)).toEqual([1, 1]);
+    expect(server.eventWrites.map((w) => w.op)).toEqual(['create', 'create']);
+  });
+
   it('a system OOM is an Event on the Node, and on the pod whose container lost a process', async () => {
     await setUp();
     ledger.onKernelKill(
@@ -344,6 +359,44 @@ describe('OOMKilling Events', () => {
     );
     expect(posts).toHaveLength(2); // the failed one, then the retry
     expect(posts[1]!.atMs - posts[0]!.atMs).toBeGreaterThanOrEqual(250);
+  });
+});
+
+describe('--k8s-events=false', () => {
+  it('counts kills but writes no Event', async () => {
+    const server = new FakeApiServer();
+    await server.start();
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'oomwatch-k8s-noevents-'));
+    try {
+      server.addPod(podFixture('pod-burstable-containerd.json', { node: NODE, uid: UID, ids: { app: APP } }));
+      const table = new ContainerTable();
+      table.ensure(APP).setPath(containerFromCgroupPath(cgroupOf(APP))!);
+      const { log, lines } = capture();
+      const ledger = new OomLedger({ table, log, matchWindowMs: 5000, kmsgUp: () => true });
+      const renderer = new MetricsRenderer(table, new SelfMetrics({ processMetrics: false }));
+      const config = {
+        nodeName: NODE,
+        k8sEvents: false,
+        seriesGraceMs: 60_000,
+        kubeconfig: writeKubeconfig(path.join(dir, 'kubeconfig'), server.url),
+      } as Config;
+      const source = await setUpKubernetes({ config, table, ledger, renderer, log, env: {} });
+      await source!.start();
+      try {
+        await eventually(() => (source!.up ? true : undefined), 10_000, 'source up');
+        ledger.onKernelKill(kernelKill(APP));
+        await new Promise((r) => setTimeout(r, 2000)); // past the writer's victim wait, had there been one
+        expect(table.get(APP)?.oomKills).toBe(1);
+        expect(server.eventWrites).toEqual([]);
+        expect(lines().some((l) => l['msg'] === 'Kubernetes Events off (--k8s-events=false)')).toBe(true);
+        expect(await renderer.render('prometheus')).not.toContain('oomwatch_kubernetes_oom_events_total');
+      } finally {
+        await source!.stop();
+      }
+    } finally {
+      await server.stop();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

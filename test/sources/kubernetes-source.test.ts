@@ -5,7 +5,7 @@ import { Writable } from 'node:stream';
 import pino, { type Logger } from 'pino';
 import { OomLedger } from '../../src/accounting/ledger';
 import { containerFromCgroupPath } from '../../src/cgroup/container-path';
-import type { Config } from '../../src/config';
+import { type Config, loadConfig } from '../../src/config';
 import { ExpositionWriter } from '../../src/metrics/exposition';
 import { MetricsRenderer } from '../../src/metrics/render';
 import { SelfMetrics } from '../../src/metrics/self';
@@ -375,6 +375,41 @@ describe('Kubernetes pod source', () => {
 });
 
 describe('cluster configuration', () => {
+  it.each([
+    [['--kubeconfig', '/etc/oomwatch/kubeconfig', '--node-name', 'n1'], {}, '/etc/oomwatch/kubeconfig', 'n1'],
+    [[], { KUBECONFIG: '/root/.kube/config', NODE_NAME: 'n2' }, '/root/.kube/config', 'n2'],
+    [[], {}, undefined, undefined],
+  ])('flags %j and environment %j: kubeconfig %s, node %s', (argv, env, kubeconfig, node) => {
+    const c = loadConfig(argv, env);
+    expect(c.kubeconfig).toBe(kubeconfig);
+    expect(c.nodeName).toBe(node);
+    expect(c.k8sEvents).toBe(true);
+    expect(loadConfig(['--k8s-events=false'], env).k8sEvents).toBe(false);
+  });
+
+  it.each([
+    [{ kubeconfig: '/a/missing:/b/also-missing' }, { kind: 'kubeconfig', file: '/a/missing' }],
+    [{ kubeconfig: '/etc/k' }, { kind: 'kubeconfig', file: '/etc/k' }],
+  ])('chooseCluster(%j): an explicit kubeconfig wins', (opts, want) => {
+    expect(
+      chooseCluster({
+        ...opts,
+        env: { KUBERNETES_SERVICE_HOST: '10.96.0.1', KUBERNETES_SERVICE_PORT: '443' },
+      }),
+    ).toEqual(want);
+  });
+
+  it('in a pod without a mounted token (automountServiceAccountToken: false): off, and says why', () => {
+    const choice = chooseCluster({
+      env: { KUBERNETES_SERVICE_HOST: '10.96.0.1', KUBERNETES_SERVICE_PORT: '443' },
+      serviceAccountPrefix: '/nonexistent',
+    });
+    expect(choice).toEqual({
+      kind: 'none',
+      why: expect.stringMatching(/no service account token .*automountServiceAccountToken/),
+    });
+  });
+
   const config = (over: Partial<Config> = {}): Config =>
     ({ nodeName: NODE, k8sEvents: true, seriesGraceMs: 60_000, ...over }) as Config;
   const deps = () => {

@@ -193,11 +193,8 @@ export class OomEventWriter {
 
   private observe(target: Target, timeMs: number): void {
     const now = this.now();
+    this.prune(now);
     let a = this.aggregates.get(target.key);
-    if (a && now - a.lastMs > (this.opts.windowMs ?? 600_000) && !a.inFlight && a.written === a.count) {
-      this.aggregates.delete(target.key);
-      a = undefined;
-    }
     if (!a) {
       if (!this.takeToken(target.objectKey, now)) {
         this.count('rate_limited');
@@ -226,6 +223,23 @@ export class OomEventWriter {
     a.lastMs = Math.max(a.lastMs, timeMs);
     a.message = target.message;
     this.schedule(a);
+  }
+
+  /**
+   * Forget Events whose window has closed (all written) and token buckets that have refilled: what is left
+   * is bounded by the containers killed in the last window, not by every container the node ever ran.
+   */
+  private prune(now: number): void {
+    const window = this.opts.windowMs ?? 600_000;
+    for (const [key, a] of this.aggregates) {
+      if (now - a.lastMs > window && !a.inFlight && !a.timer && a.written >= a.count)
+        this.aggregates.delete(key);
+    }
+    const burst = this.opts.burst ?? 25;
+    const refill = this.opts.refillPerMs ?? 1 / 300_000;
+    for (const [key, b] of this.buckets) {
+      if (b.tokens + (now - b.atMs) * refill >= burst) this.buckets.delete(key);
+    }
   }
 
   private schedule(a: Aggregate): void {
