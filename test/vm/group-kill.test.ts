@@ -1,0 +1,73 @@
+import { describeIf } from '../helpers/prereq';
+import { valueOf } from '../helpers/prom';
+import { container, containerEnv } from './containers';
+import { keyed } from './kernel-files';
+import { killedProcesses, oomReports, parseKmsgDump } from './kmsg-records';
+import { containerValue, eventsOf } from './oom-api';
+import { type ScenarioRun, runScenario, vmPrerequisites } from './vm';
+
+/**
+ * memory.oom.group = 1 (what Kubernetes 1.28+ sets on cgroup v2): one OOM kills the container's three
+ * processes. oomwatch counts three kills, each process once, before its next poll, as one group kill.
+ */
+describeIf(...vmPrerequisites())('cgroup v2 in a VM: a memory.oom.group kill of three processes', () => {
+  const c = container('group', 'k8s-systemd');
+  let run: ScenarioRun;
+  let pids: number[];
+
+  beforeAll(async () => {
+    run = await runScenario({ scenario: 'group-kill.sh', env: containerEnv([c]) });
+    pids = run.text('pids').trim().split(/\s+/).map(Number);
+    console.log(
+      `group kill of 3 processes: all 3 on /metrics ${run.has('seen_ms') ? `${run.number('seen_ms')} ms` : 'never'} after the victim's death; ` +
+        `kernel memory.events: ${run.text('cgroup/memory.events').trim().replace(/\n/g, ', ')}`,
+    );
+  }, 30 * 60_000);
+
+  it('the kernel killed the three processes in one OOM event', () => {
+    const kmsg = parseKmsgDump(run.text('kmsg'));
+    const reports = oomReports(kmsg);
+    expect(reports).toHaveLength(1);
+    const report = reports[0]!;
+    expect(
+      report.some(
+        (r) => r.message === `Tasks in /${c.cgroup} are going to be killed due to memory.oom.group set`,
+      ),
+    ).toBe(true);
+    expect(new Set(killedProcesses(report).map((k) => k.pid))).toEqual(new Set(pids));
+    expect(keyed(run.text('cgroup/memory.events'), 'oom_group_kill')).toBe(1);
+    // oom_kill is 3, or 4 when the first victim had not released its memory when the group was killed: the
+    // kernel then reports and counts it a second time.
+    expect(keyed(run.text('cgroup/memory.events'), 'oom_kill')).toBeGreaterThanOrEqual(3);
+  });
+
+  it('oomwatch_container_oom_kills_total goes 0 -> 3 before the next poll, and stays there', () => {
+    const before = run.scrape('before');
+    const after = run.scrape('after');
+    expect(containerValue(before, 'oom_kills_total', c)).toBe(0);
+    expect(containerValue(after, 'oom_kills_total', c)).toBe(3);
+    expect(containerValue(run.scrape('settled'), 'oom_kills_total', c)).toBe(3);
+    expect(run.has('seen_ms')).toBe(true);
+    expect(valueOf(after, 'oomwatch_polls_total')).toBe(valueOf(before, 'oomwatch_polls_total'));
+    expect(valueOf(run.scrape('settled'), 'oomwatch_oom_kills_total', { scope: 'container' })).toBe(3);
+  });
+
+  it('the event log has one event per killed process, and no other', () => {
+    const events = eventsOf(run, 'events', c);
+    expect(events.map((e) => e.victim?.pid).sort()).toEqual([...pids].sort());
+    for (const e of events)
+      expect(e).toMatchObject({ scope: 'container', trigger: 'cgroup', cgroup: `/${c.cgroup}` });
+    expect(events.map((e) => e.victim?.comm).sort()).toEqual(['awk', 'sleep', 'sleep']);
+  });
+
+  it('each of the three events says it was part of the group kill, the first victim too', () => {
+    // The kernel prints the first victim before "Tasks in ... are going to be killed due to memory.oom.group
+    // set", but it chose that victim for the same group kill: all three died of one decision.
+    const events = eventsOf(run, 'events', c);
+    expect(events.map((e) => [e.victim?.comm, e.group_kill]).sort()).toEqual([
+      ['awk', true],
+      ['sleep', true],
+      ['sleep', true],
+    ]);
+  });
+});
