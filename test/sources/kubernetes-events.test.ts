@@ -130,7 +130,7 @@ describe('OOMKilling Events', () => {
   }
 
   afterEach(async () => {
-    writer?.stop();
+    await writer?.stop();
     await pods?.stop();
     await server?.stop();
     if (dir) fs.rmSync(dir, { recursive: true, force: true });
@@ -286,6 +286,14 @@ describe('OOMKilling Events', () => {
     expect(oomEvents().find((e) => e.involvedObject.kind === 'Node').message).toBe(
       'System OOM (the node ran out of memory): killed process 811 (mysqld), rss 1.5Gi (anon 1.5Gi, file 0, shmem 0)',
     );
+  });
+
+  it('stopping writes what is pending at once: a kill still waiting for its victim, a count not yet patched', async () => {
+    await setUp({ victimWaitMs: 60_000, minWriteIntervalMs: 60_000 });
+    ledger.onKernelKill(kernelKill(APP));
+    await writer.stop();
+    expect(oomEvents()).toHaveLength(1);
+    expect(oomEvents()[0].count).toBe(1);
   });
 
   it('creates the Event again when the API server has expired it (PATCH 404)', async () => {

@@ -90,25 +90,52 @@ const COMPONENT = 'oomwatch';
 export class OomEventWriter {
   private readonly aggregates = new Map<string, Aggregate>();
   private readonly buckets = new Map<string, Bucket>();
-  private readonly waiting = new Set<NodeJS.Timeout>();
+  /** Kills waiting for their victim, with what posts them. */
+  private readonly waiting = new Map<NodeJS.Timeout, () => void>();
   private readonly results: Record<Result, number> = { created: 0, patched: 0, failed: 0, rate_limited: 0 };
   private api: CoreV1Api | undefined;
   private startedMs = 0;
   private stopped = true;
+  /** Shutting down: no new kills taken, what is pending is written once. */
+  private closing = false;
   private nameSeq = 0;
 
   constructor(private readonly opts: EventWriterOptions) {}
 
   start(): void {
     this.stopped = false;
+    this.closing = false;
     this.startedMs = this.now();
     this.api = this.opts.client.kc.makeApiClient(this.opts.client.k8s.CoreV1Api);
   }
 
-  stop(): void {
-    this.stopped = true;
-    for (const t of this.waiting) clearTimeout(t);
+  /**
+   * Post the kills still waiting for their victim and write every pending count once, within flushMs (a kill
+   * just before the DaemonSet pod is replaced keeps its Event), then stop.
+   */
+  async stop(flushMs = 2000): Promise<void> {
+    if (this.stopped) return;
+    this.closing = true;
+    for (const [timer, post] of this.waiting) {
+      clearTimeout(timer);
+      post();
+    }
     this.waiting.clear();
+    const writes: Array<Promise<void>> = [];
+    for (const a of this.aggregates.values()) {
+      if (a.timer) clearTimeout(a.timer);
+      a.timer = undefined;
+      if (!a.inFlight && a.written < a.count) writes.push(this.write(a));
+    }
+    if (writes.length > 0) {
+      let deadline: NodeJS.Timeout | undefined;
+      await Promise.race([
+        Promise.all(writes),
+        new Promise<void>((resolve) => (deadline = setTimeout(resolve, flushMs))),
+      ]);
+      clearTimeout(deadline);
+    }
+    this.stopped = true;
     for (const a of this.aggregates.values()) if (a.timer) clearTimeout(a.timer);
   }
 
@@ -118,15 +145,16 @@ export class OomEventWriter {
     entry: ContainerEntry | undefined,
     change: 'counted' | 'updated',
   ): void {
-    if (this.stopped || change !== 'counted') return;
+    if (this.stopped || this.closing || change !== 'counted') return;
     if (record.scope === 'other') return; // a cgroup that is neither a pod's nor the node running out
+    // The record is the ledger's own object: when this runs it carries what the other sources added.
+    const post = (): void => this.post(record, entry);
     const timer = setTimeout(() => {
       this.waiting.delete(timer);
-      // The record is the ledger's own object: by now it carries what the other sources added.
-      this.post(record, entry);
+      post();
     }, this.opts.victimWaitMs ?? 1500);
     timer.unref();
-    this.waiting.add(timer);
+    this.waiting.set(timer, post);
   }
 
   private post(record: Readonly<KillRecord>, entry: ContainerEntry | undefined): void {
@@ -243,7 +271,7 @@ export class OomEventWriter {
   }
 
   private schedule(a: Aggregate): void {
-    if (a.inFlight || a.timer || this.stopped || a.written >= a.count) return;
+    if (a.inFlight || a.timer || this.stopped || this.closing || a.written >= a.count) return;
     const interval = this.opts.minWriteIntervalMs ?? 5000;
     const backoff = a.failures > 0 ? Math.min(60_000, 1000 * 2 ** (a.failures - 1)) : 0;
     const wait = Math.max(0, a.lastWriteMs + Math.max(interval, backoff) - this.now());

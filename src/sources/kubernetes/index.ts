@@ -96,7 +96,8 @@ class KubernetesSource implements Source {
   }
 
   async stop(): Promise<void> {
-    this.writer?.stop();
+    // The writer first: its last Events still look pods up.
+    await this.writer?.stop();
     await this.pods.stop();
   }
 }
