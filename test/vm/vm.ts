@@ -27,7 +27,9 @@ const APPEND = 'console=ttyS0 quiet cgroup_no_v1=all panic=-1';
 export interface ScenarioOptions {
   /** The scenario script: a file name in test/vm/scenarios/, or a path. */
   scenario: string;
-  /** Guest memory in MB (1024; the system-OOM scenario boots with 256). */
+  /** More files of test/vm/scenarios/ the scenario uses, copied next to it into /vm/. */
+  files?: string[];
+  /** Guest memory in MB (1024 unless a scenario needs less). */
   memoryMb?: number;
   /** Variables exported in the guest before the scenario runs (container ids, sizes...). */
   env?: Record<string, string>;
@@ -140,7 +142,7 @@ function prepare(): Promise<{ kernel: Kernel; image: GuestImage }> {
 
 const shellQuote = (v: string): string => `'${v.replace(/'/g, `'\\''`)}'`;
 
-/** Build the per-run archive: /init, /vm/lib.sh, /vm/scenario.sh, /vm/bin/*, /vm/env.sh. */
+/** Build the per-run archive: /init, /vm/lib.sh, /vm/scenario.sh, /vm/bin/*, /vm/env.sh and the scenario's files. */
 async function overlay(dir: string, opts: ScenarioOptions): Promise<string> {
   const root = path.join(dir, 'overlay');
   const scenarioFile = path.isAbsolute(opts.scenario) ? opts.scenario : path.join(SCENARIOS, opts.scenario);
@@ -151,6 +153,8 @@ async function overlay(dir: string, opts: ScenarioOptions): Promise<string> {
   fs.copyFileSync(path.join(GUEST, 'lib.sh'), path.join(root, 'vm', 'lib.sh'));
   fs.copyFileSync(scenarioFile, path.join(root, 'vm', 'scenario.sh'));
   fs.cpSync(path.join(GUEST, 'bin'), path.join(root, 'vm', 'bin'), { recursive: true });
+  for (const f of opts.files ?? [])
+    fs.copyFileSync(path.join(SCENARIOS, f), path.join(root, 'vm', path.basename(f)));
   const env = { VM_SCENARIO: path.basename(scenarioFile), PATH: '/vm/bin:/usr/local/bin:/bin', ...opts.env };
   fs.writeFileSync(
     path.join(root, 'vm', 'env.sh'),
