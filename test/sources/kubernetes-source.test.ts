@@ -430,7 +430,7 @@ describe('cluster configuration', () => {
     expect(info[0]!['why']).toMatch(/no KUBERNETES_SERVICE_HOST.*KUBECONFIG/);
   });
 
-  it('a missing kubeconfig or node name is a source that is down, with the fix in the log', async () => {
+  it('a missing kubeconfig, or no node name in a pod, is a source that is down, with the fix in the log', async () => {
     const d = deps();
     const missing = await setUpKubernetes({
       config: config({ kubeconfig: '/nonexistent/kubeconfig' }),
@@ -439,11 +439,16 @@ describe('cluster configuration', () => {
     });
     expect(missing?.name).toBe('kubernetes');
     expect(missing?.up).toBe(false);
+    const prefix = fs.mkdtempSync(path.join(os.tmpdir(), 'oomwatch-sa-'));
+    fs.mkdirSync(path.join(prefix, SERVICE_ACCOUNT_DIR), { recursive: true });
+    fs.writeFileSync(path.join(prefix, SERVICE_ACCOUNT_DIR, 'token'), TOKEN);
     const noNode = await setUpKubernetes({
-      config: config({ kubeconfig: '/nonexistent/kubeconfig', nodeName: undefined }),
+      config: config({ nodeName: undefined }),
       ...d,
-      env: {},
+      env: { KUBERNETES_SERVICE_HOST: '10.96.0.1', KUBERNETES_SERVICE_PORT: '443' },
+      serviceAccountPrefix: prefix,
     });
+    fs.rmSync(prefix, { recursive: true, force: true });
     expect(noNode?.up).toBe(false);
     const errors = d
       .lines()
@@ -454,6 +459,19 @@ describe('cluster configuration', () => {
         /kubeconfig \/nonexistent\/kubeconfig does not exist: pass the path .* --kubeconfig/,
       ),
       expect.stringMatching(/node name is unknown\. Set NODE_NAME .*fieldRef spec\.nodeName/),
+    ]);
+  });
+
+  it('a kubeconfig without a node name (KUBECONFIG exported for kubectl on a host that is no node): off, at info', async () => {
+    const d = deps();
+    const source = await setUpKubernetes({
+      config: config({ kubeconfig: '/root/.kube/config', nodeName: undefined }),
+      ...d,
+      env: {},
+    });
+    expect(source).toBeUndefined();
+    expect(d.lines().map((l) => [l['level'], l['msg']])).toEqual([
+      [30, expect.stringMatching(/^Kubernetes source off: a kubeconfig is set but no node name/)],
     ]);
   });
 

@@ -41,6 +41,14 @@ export async function setUpKubernetes(deps: {
     return undefined;
   }
   if (!config.nodeName) {
+    if (choice.kind === 'kubeconfig') {
+      // KUBECONFIG exported for kubectl on a host that is not a node: nothing to watch, nothing wrong.
+      log.info(
+        { kubeconfig: choice.file },
+        'Kubernetes source off: a kubeconfig is set but no node name; pass --node-name (or NODE_NAME) on a Kubernetes node',
+      );
+      return undefined;
+    }
     log.error(
       'Kubernetes source down: the node name is unknown. Set NODE_NAME from the downward API (env valueFrom fieldRef spec.nodeName) or pass --node-name',
     );
