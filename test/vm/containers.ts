@@ -18,9 +18,16 @@ export interface VmContainer {
 
 export type Layout = 'docker-systemd' | 'docker-cgroupfs' | 'k8s-systemd';
 
-/** A new container (random id) in one of the layouts Docker and Kubernetes create on cgroup v2. */
-export function container(name: string, layout: Layout): VmContainer {
-  const id = randomHex(64);
+/**
+ * A container in one of the layouts Docker and Kubernetes create on cgroup v2: a new random id (and pod UID)
+ * unless given.
+ */
+export function container(
+  name: string,
+  layout: Layout,
+  given: { id?: string; podUid?: string } = {},
+): VmContainer {
+  const id = given.id ?? randomHex(64);
   switch (layout) {
     case 'docker-systemd':
       return { name, id, cgroup: `system.slice/docker-${id}.scope` };
@@ -28,7 +35,7 @@ export function container(name: string, layout: Layout): VmContainer {
       return { name, id, cgroup: `docker/${id}` };
     case 'k8s-systemd': {
       // The kubelet's systemd driver escapes the pod UID's dashes as underscores in the slice name.
-      const podUid = randomUUID();
+      const podUid = given.podUid ?? randomUUID();
       const pod = `kubepods-burstable-pod${podUid.replace(/-/g, '_')}.slice`;
       return {
         name,

@@ -91,6 +91,26 @@ cg_remove() {
   rmdir "$1"
 }
 
+# emit_tree NAME TOP...: the cgroup files of the root and of every directory under $CG/TOP, as
+# NAME/<path relative to $CG>/<file> (the root's as NAME/<file>).
+emit_tree() {
+  name=$1
+  shift
+  for f in cgroup.controllers cgroup.subtree_control memory.stat memory.pressure; do
+    emit_file "$name/$f" "$CG/$f"
+  done
+  for top in "$@"; do
+    for d in $(find "$CG/$top" -type d); do
+      rel=${d#"$CG"/}
+      for f in $CGROUP_FILES; do [ -f "$d/$f" ] && emit_file "$name/$rel/$f" "$d/$f"; done
+    done
+  done
+  return 0
+}
+CGROUP_FILES='cgroup.controllers cgroup.subtree_control memory.current memory.min memory.low memory.high memory.max
+  memory.peak memory.swap.current memory.swap.max memory.stat memory.events memory.events.local memory.pressure
+  memory.oom.group'
+
 # cg_event DIR KEY: one counter of DIR/memory.events (e.g. oom_kill).
 cg_event() { awk -v k="$2" '$1 == k { print $2 }' "$1/memory.events"; }
 
