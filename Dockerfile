@@ -29,27 +29,38 @@
 # mount:  device /dev/kmsg             /dev/kmsg             r   kernel log: each OOM kill with its victim, even for docker run --rm
 # mount:  volume oomwatch-state        /var/lib/oomwatch     rw  --state-dir: counters, cursors and the OOM event log across restarts
 #
-# Privileges, as tried on Docker Engine 20.10 with cgroup v1 (test/real/deploy-image.test.ts):
+# Privileges, as tried on Docker Engine 20.10 with a cgroup v1 host (test/real/deploy-image.test.ts):
 # - Nothing beyond the mounts above is needed for the cgroup tree, /proc and the Docker socket: oomwatch
 #   runs as root (uid 0 owns those files and the socket), with every capability dropped.
 # - /dev/kmsg needs the device passed in (--device adds it to the container's device cgroup; a plain
 #   bind mount of /dev/kmsg is refused with EPERM) and CAP_SYSLOG when the host sets
 #   kernel.dmesg_restrict=1 (Debian and Ubuntu do). Without it oomwatch still counts kills from the
 #   cgroup counters and Docker events, but loses the victim and kills of containers removed at once.
-# - --privileged works too and is the short recipe:
+# - --privileged is the short recipe, for hosts where fine-grained flags are not wanted:
 #     docker run -d --name oomwatch --privileged -v /sys/fs/cgroup:/host/sys/fs/cgroup:ro -v /proc:/host/proc:ro \
 #       -v /var/run/docker.sock:/var/run/docker.sock:ro -v oomwatch-state:/var/lib/oomwatch -p 9797:9797 oomwatch
-#   (a privileged container sees the host's /dev, /dev/kmsg included, and has every capability).
+#   (a privileged container sees the host's /dev, /dev/kmsg included, and has every capability). The
+#   test suite cannot start privileged containers on its machines (their own capability bounding set
+#   lacks CAP_SYS_RESOURCE, so runc refuses), so this one recipe is not exercised there.
 # - Docker before 25 makes only the top of a ":ro" bind mount read-only: the cgroup v1 controller
-#   mounts under /host/sys/fs/cgroup stay writable for uid 0. On Docker 25 and later use
+#   mounts under /host/sys/fs/cgroup stay writable, and uid 0 can write their files even with every
+#   capability dropped (tried: a memory.limit_in_bytes of another cgroup). oomwatch never writes there;
+#   to have the kernel enforce it, use Docker 25 or later with
 #   --mount type=bind,src=/sys/fs/cgroup,dst=/host/sys/fs/cgroup,readonly,bind-recursive=readonly.
 #
 # oomwatch is PID 1 (no npm, no shell in between) and handles SIGTERM itself: it stops its sources,
 # writes its state and exits 0 within 10 s, well inside docker stop's default grace period. It starts no
 # child processes, so it needs no init to reap them.
 
-ARG BUILDER_IMAGE=node:24-bookworm
-ARG BASE_IMAGE=node:24-bookworm-slim
+# Node.js 24.18, not a later 24.x: from 24.19.0 the node::ObjectWrap header registers an environment
+# cleanup hook, and better-sqlite3 12 (the last line that runs on Node.js 20, which oomwatch supports)
+# compiled against it aborts the process when a garbage-collected statement is finalized outside a
+# JavaScript context ("Assertion failed: (env) != nullptr" in RemoveEnvironmentCleanupHook, from
+# Statement::~Statement). oomwatch on Node.js 24.21 died that way within two seconds of starting, every
+# time (test/real/deploy-image.test.ts); on 24.18.1 it runs. Move on once better-sqlite3 13 (Node-API,
+# Node.js 22+) can be used, or once no statement is ever left to the garbage collector.
+ARG BUILDER_IMAGE=node:24.18.1-bookworm
+ARG BASE_IMAGE=node:24.18.1-bookworm-slim
 
 FROM ${BUILDER_IMAGE} AS build
 # node-gyp builds better-sqlite3 against this image's own Node.js headers: no download of headers or of a

@@ -1,3 +1,6 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { NODE_VERSION } from '../helpers/image';
 import { flagPairs, parseDockerfile, readDockerfile } from './dockerfile';
 
 describe('parseDockerfile', () => {
@@ -57,6 +60,16 @@ describe('the Dockerfile', () => {
     expect(f.globalArgs).toEqual(expect.arrayContaining(['BUILDER_IMAGE', 'BASE_IMAGE']));
     expect(f.froms[0]).toMatch(/^\$\{BUILDER_IMAGE\} AS build$/);
     expect(f.froms[f.froms.length - 1]).toBe('${BASE_IMAGE}');
+  });
+
+  it('defaults to official Node.js images of the same Node.js the suite builds its local bases with', () => {
+    const text = fs.readFileSync(path.join(__dirname, '..', '..', 'Dockerfile'), 'utf8');
+    expect(text).toContain(`ARG BUILDER_IMAGE=node:${NODE_VERSION}-bookworm\n`);
+    expect(text).toContain(`ARG BASE_IMAGE=node:${NODE_VERSION}-bookworm-slim\n`);
+    // 24.19 and later abort better-sqlite3 12 on statement finalization; see the Dockerfile
+    const [major, minor] = NODE_VERSION.split('.').map(Number) as [number, number];
+    expect(major).toBe(24);
+    expect(minor).toBeLessThan(19);
   });
 
   it('runs oomwatch itself as PID 1 (node, no npm and no shell in between) with a HEALTHCHECK that needs no curl', () => {

