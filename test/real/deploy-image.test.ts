@@ -33,6 +33,7 @@ const SIDECAR = `oomwatch-deploy-sidecar-${RUN}`;
 const STATE_VOLUME = `oomwatch-deploy-state-${RUN}`;
 const VICTIM = `oomwatch-deploy-victim-${RUN}`;
 const PROBES: string[] = [];
+const PROBE_VOLUMES: string[] = [];
 
 /**
  * The least-privilege `docker run` recipe of the Dockerfile's header, as arguments. The container name,
@@ -175,7 +176,8 @@ describeIf(
   afterAll(async () => {
     for (const name of [SIDECAR, `${SIDECAR}-2`, VICTIM, ...PROBES])
       await docker('rm', '-f', name).catch(() => undefined);
-    await docker('volume', 'rm', '-f', STATE_VOLUME).catch(() => undefined);
+    for (const volume of [STATE_VOLUME, ...PROBE_VOLUMES])
+      await docker('volume', 'rm', '-f', volume).catch(() => undefined);
   });
 
   it('runs oomwatch itself as PID 1 on Node.js 24, and the HEALTHCHECK turns it healthy', async () => {
@@ -289,8 +291,10 @@ describeIf(
     const restricted = fs.readFileSync('/proc/sys/kernel/dmesg_restrict', 'utf8').trim() === '1';
     const kmsgUp = async (name: string, flags: string[]): Promise<number | undefined> => {
       PROBES.push(name);
-      const s = await startSidecar(name, { flags, volume: `${STATE_VOLUME}-${PROBES.length}` });
+      const volume = `${STATE_VOLUME}-${PROBES.length}`;
+      PROBE_VOLUMES.push(volume);
       try {
+        const s = await startSidecar(name, { flags, volume });
         // the source reports its health once it has tried to open the device
         return await eventually(
           async () => valueOf(await scrape(s), 'oomwatch_source_up', { source: 'kmsg' }),
@@ -299,7 +303,7 @@ describeIf(
         );
       } finally {
         await docker('rm', '-f', name).catch(() => undefined);
-        await docker('volume', 'rm', '-f', `${STATE_VOLUME}-${PROBES.length}`).catch(() => undefined);
+        await docker('volume', 'rm', '-f', volume).catch(() => undefined);
       }
     };
     const withoutKmsgFlags = (): string[] => {
