@@ -304,8 +304,6 @@ export class CgroupReader {
   private readonly specs: FileSpec[];
   private readonly fds: number[];
   private readonly dirs: Record<Root, string | undefined>;
-  /** Each spec's file path, built once: a poll reads thousands of files and joins no paths. */
-  private readonly paths: Array<string | undefined>;
   /** A kept descriptor went stale during this read and the file opened again: a new cgroup at the path. */
   private reopenedStale = false;
 
@@ -320,10 +318,6 @@ export class CgroupReader {
       memory: path.join(layout.memoryRoot, cgroupPath),
       pressure: layout.pressureRoot === undefined ? undefined : path.join(layout.pressureRoot, cgroupPath),
     };
-    this.paths = this.specs.map((spec) => {
-      const dir = this.dirs[spec.root];
-      return dir === undefined ? undefined : path.join(dir, spec.file);
-    });
   }
 
   get memoryDir(): string {
@@ -335,12 +329,11 @@ export class CgroupReader {
     const errors: SampleError[] = [];
     const scratch: Scratch = {};
     for (let i = 0; i < this.specs.length; i++) {
-      const file = this.paths[i];
-      if (file === undefined || this.fds[i] === ABSENT) continue;
       const spec = this.specs[i] as FileSpec;
+      if (this.dirs[spec.root] === undefined || this.fds[i] === ABSENT) continue;
       let length: number;
       try {
-        length = this.readFileReopening(i, file);
+        length = this.readFileReopening(i);
       } catch (err) {
         if (isGone(err)) {
           if (!fs.existsSync(this.dirs.memory as string)) {
@@ -351,14 +344,14 @@ export class CgroupReader {
             this.fds[i] = ABSENT;
             continue;
           }
-          errors.push({ file: spec.file, kind: 'missing_file', message: `${file} is missing` });
+          errors.push({ file: spec.file, kind: 'missing_file', message: `${this.pathOf(i)} is missing` });
           continue;
         }
         const e = err as NodeJS.ErrnoException;
         errors.push({
           file: spec.file,
           kind: 'read',
-          message: `cannot read ${file}: ${e.code ?? e.message}`,
+          message: `cannot read ${this.pathOf(i)}: ${e.code ?? e.message}`,
         });
         this.closeOne(i);
         continue;
@@ -371,7 +364,8 @@ export class CgroupReader {
         }
       }
       const parsed = spec.apply(sample, shared.toString('latin1', 0, length), scratch);
-      if (!parsed.ok) errors.push({ file: spec.file, kind: 'parse', message: `${file}: ${parsed.error}` });
+      if (!parsed.ok)
+        errors.push({ file: spec.file, kind: 'parse', message: `${this.pathOf(i)}: ${parsed.error}` });
     }
     derive(sample, scratch);
     const recreated = this.reopenedStale;
@@ -383,30 +377,39 @@ export class CgroupReader {
    * A kept descriptor goes stale (ENODEV) when the cgroup is removed; a container restarted under the
    * same id gets a new cgroup at the same path, so a stale descriptor is reopened once before giving up.
    */
-  private readFileReopening(i: number, file: string): number {
+  private readFileReopening(i: number): number {
     const hadDescriptor = (this.fds[i] as number) >= 0;
     try {
-      return this.readFile(i, file);
+      return this.readFile(i);
     } catch (err) {
       if (!hadDescriptor || !isGone(err)) throw err;
       this.closeOne(i);
-      const length = this.readFile(i, file);
+      const length = this.readFile(i);
       this.reopenedStale = true;
       return length;
     }
   }
 
+  /**
+   * A file's path, made when it is needed (opening, or reading past the descriptor budget) rather than kept:
+   * ten paths per container were a third of the memory a container costs.
+   */
+  private pathOf(i: number): string {
+    const spec = this.specs[i] as FileSpec;
+    return `${this.dirs[spec.root] as string}/${spec.file}`;
+  }
+
   /** Read the file into `shared`; returns its length. */
-  private readFile(i: number, file: string): number {
+  private readFile(i: number): number {
     let fd = this.fds[i] as number;
-    if (fd === TRANSIENT) return readTransient(file);
+    if (fd === TRANSIENT) return readTransient(this.pathOf(i));
     if (fd === NOT_OPEN) {
       if (!this.budget.take()) {
         this.fds[i] = TRANSIENT;
-        return readTransient(file);
+        return readTransient(this.pathOf(i));
       }
       try {
-        fd = fs.openSync(file, 'r');
+        fd = fs.openSync(this.pathOf(i), 'r');
       } catch (err) {
         this.budget.give();
         throw err;
