@@ -37,7 +37,7 @@ export interface ScenarioOptions {
   env?: Record<string, string>;
   /** Until the guest's /init reports that it runs. */
   bootTimeoutMs?: number;
-  /** The whole run, boot included. */
+  /** The VM's whole run, boot included, from qemu's start (building the image is not counted). */
   timeoutMs?: number;
 }
 
@@ -292,7 +292,7 @@ export async function runScenario(opts: ScenarioOptions): Promise<ScenarioRun> {
       if (upAt === undefined && Date.now() - bootStart > bootTimeoutMs) {
         fail(`the VM did not boot: no word from /init within ${bootTimeoutMs / 1000} s`);
       }
-      if (Date.now() - started > timeoutMs) {
+      if (Date.now() - bootStart > timeoutMs) {
         fail(
           `the scenario did not finish within ${timeoutMs / 1000} s (last result begun: ${report.last ?? 'none'})`,
         );
