@@ -90,6 +90,32 @@ CREATE TABLE IF NOT EXISTS peaks (
 );
 `;
 
+/**
+ * Every statement a database compiles is kept for the life of the process, compiled once per SQL text.
+ *
+ * Why: better-sqlite3 12 on Node.js 24.19 and later aborts the process (`Assertion failed: (env) != nullptr`
+ * in Statement's destructor) when a statement object is garbage-collected, and the state store's SQL is a
+ * small fixed set, so keeping each compiled statement also saves recompiling it on every write. Statements
+ * of a closed database stay referenced too (they are few: one database per process, reopened only after a
+ * corrupt file was set aside).
+ */
+const keptStatements: Database.Statement[] = [];
+
+function keepStatements(db: Database.Database): Database.Database {
+  const compile = db.prepare.bind(db);
+  const cache = new Map<string, Database.Statement>();
+  db.prepare = ((sql: string) => {
+    let stmt = cache.get(sql);
+    if (stmt === undefined) {
+      stmt = compile(sql);
+      cache.set(sql, stmt);
+      keptStatements.push(stmt);
+    }
+    return stmt;
+  }) as Database.Database['prepare'];
+  return db;
+}
+
 /** A container's persisted counters, as restored onto a ContainerEntry. */
 export interface ContainerRow {
   id: string;
@@ -183,7 +209,7 @@ export class StateStore implements Source {
 
   open(): void {
     if (this.opts.readonly) {
-      this.db = new Database(this.file, { readonly: true, fileMustExist: true });
+      this.db = keepStatements(new Database(this.file, { readonly: true, fileMustExist: true }));
       return;
     }
     try {
@@ -195,7 +221,19 @@ export class StateStore implements Source {
       );
       return;
     }
-    const problem = this.tryOpen();
+    let problem: ReturnType<StateStore['tryOpen']>;
+    try {
+      problem = this.tryOpen();
+    } catch (err) {
+      this.closeQuietly();
+      const e = err as Error & { code?: string };
+      this.log.error(
+        { err, file: this.file },
+        `cannot open the state database ${this.file} (${e.code ?? e.message}): running without persistence, the file is left as it is; ` +
+          'check the permissions of --state-dir and that no other oomwatch uses the same directory',
+      );
+      return;
+    }
     if (problem === undefined) return;
     const aside = `${this.file}.${problem.kind}-${new Date().toISOString().replace(/[:.]/g, '-')}`;
     this.closeQuietly();
@@ -210,7 +248,12 @@ export class StateStore implements Source {
       { file: this.file, keptAs: aside, reason: problem.reason },
       `state database ${problem.kind === 'corrupt' ? 'is corrupt' : 'was written by another version'}: kept aside as ${aside}, starting with fresh state (counters restart from the kernel's own values)`,
     );
-    const again = this.tryOpen();
+    let again: ReturnType<StateStore['tryOpen']>;
+    try {
+      again = this.tryOpen();
+    } catch (err) {
+      again = { kind: 'corrupt', reason: (err as Error).message };
+    }
     if (again !== undefined) {
       this.log.error(
         { reason: again.reason },
@@ -222,11 +265,10 @@ export class StateStore implements Source {
 
   private tryOpen(): { kind: 'corrupt' | 'unsupported'; reason: string } | undefined {
     try {
-      this.db = new Database(this.file);
-      this.db.pragma('journal_mode = WAL');
-      this.db.pragma('synchronous = NORMAL');
-      this.db.pragma('busy_timeout = 2000');
-      const check = this.db.pragma('quick_check', { simple: true }) as string;
+      this.db = keepStatements(new Database(this.file));
+      // Pragmas through exec and prepare, not db.pragma, which compiles a throwaway statement: see keepStatements.
+      this.db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 2000;');
+      const check = this.db.prepare('PRAGMA quick_check').pluck().get() as string;
       if (check !== 'ok') return { kind: 'corrupt', reason: `quick_check: ${check}` };
       const hasMeta = this.db
         .prepare("SELECT name FROM sqlite_master WHERE type='table' AND name='meta'")
@@ -255,7 +297,9 @@ export class StateStore implements Source {
       ) {
         return { kind: 'corrupt', reason: e.message };
       }
-      return { kind: 'corrupt', reason: e.message };
+      // Anything else (no permission, a lock held by another process, a full disk) says nothing about the
+      // file's content: it is never set aside for that.
+      throw err;
     }
   }
 
