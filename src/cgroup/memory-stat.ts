@@ -1,4 +1,4 @@
-import { type Parsed, fail, ok, parseKeyedCounts, pickKeyedCounts } from './parse';
+import { type Parsed, fail, ok, parseKeyedCounts, pickKeyedCounts, pickKeyedCountsInBytes } from './parse';
 
 /**
  * memory.stat, parsed by key (keys move between kernels; never by position).
@@ -89,6 +89,31 @@ export function parseMemoryStat(text: string, version: 1 | 2): Parsed<MemoryStat
   const swap = version === 1 ? get(4) : undefined;
   if (swap !== undefined) stat.swap = swap;
   return ok(stat);
+}
+
+const V1_PICK_BYTES = V1_PICK.map((k) => Buffer.from(k, 'latin1'));
+const V2_PICK_BYTES = V2_PICK.map((k) => Buffer.from(k, 'latin1'));
+
+/**
+ * The figures straight from memory.stat's bytes (see pickKeyedCountsInBytes), or undefined when the file is
+ * anything but well formed with the keys present: then parseMemoryStat on the text gives the figures or the
+ * error. On every file it accepts, the figures are those of memoryStatFigures(parseMemoryStat(text)).
+ */
+export function memoryStatFiguresInBytes(
+  bytes: Buffer,
+  length: number,
+  version: 1 | 2,
+): MemoryStatFigures | undefined {
+  const v = pickKeyedCountsInBytes(bytes, length, version === 1 ? V1_PICK_BYTES : V2_PICK_BYTES);
+  if (v === undefined) return undefined;
+  const get = (i: number): number | undefined => v[i] ?? (version === 1 ? v[i + 5] : undefined);
+  const rss = get(0);
+  const cache = get(1);
+  if (rss === undefined || cache === undefined) return undefined;
+  const out: MemoryStatFigures = { rss, cache, mappedFile: get(2) ?? 0, inactiveFile: get(3) ?? 0 };
+  const swap = version === 1 ? get(4) : undefined;
+  if (swap !== undefined) out.swap = swap;
+  return out;
 }
 
 class ParsedMemoryStat implements MemoryStat {

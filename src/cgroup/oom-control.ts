@@ -1,4 +1,4 @@
-import { type Parsed, fail, ok, pickKeyedCounts } from './parse';
+import { type Parsed, fail, ok, pickKeyedCounts, pickKeyedCountsInBytes } from './parse';
 
 /**
  * v1 memory.oom_control:
@@ -25,4 +25,20 @@ export function parseOomControl(text: string): Parsed<OomControl> {
   const out: OomControl = { oomKillDisable: disable !== 0, underOom: under !== 0 };
   if (kills !== undefined) out.oomKill = kills;
   return ok(out);
+}
+
+const KEY_BYTES = KEYS.map((k) => Buffer.from(k, 'latin1'));
+
+/**
+ * The same straight from the file's bytes when it is well formed (see pickKeyedCountsInBytes), without a
+ * string per container per poll; undefined otherwise, and parseOomControl on the text decides.
+ */
+export function oomControlInBytes(bytes: Buffer, length: number): OomControl | undefined {
+  const v = pickKeyedCountsInBytes(bytes, length, KEY_BYTES);
+  if (v === undefined) return undefined;
+  const [disable, under, kills] = v;
+  if (disable === undefined || under === undefined) return undefined;
+  const out: OomControl = { oomKillDisable: disable !== 0, underOom: under !== 0 };
+  if (kills !== undefined) out.oomKill = kills;
+  return out;
 }

@@ -82,6 +82,69 @@ export function pickKeyedCounts(text: string, keys: readonly string[]): Parsed<A
 }
 
 /**
+ * pickKeyedCounts on the file's bytes, without making a string of the file: memory.stat is over a kilobyte
+ * and is read for every container on every poll, and its text was a third of what a poll allocated. Only
+ * files where every line is exactly "key value" (one space, a decimal integer, ASCII) are handled; for
+ * anything else this returns undefined and the caller parses the text, which gives the same values or the
+ * precise error. `keys` are the key names as ASCII bytes.
+ */
+export function pickKeyedCountsInBytes(
+  bytes: Buffer,
+  length: number,
+  keys: readonly Uint8Array[],
+): Array<number | undefined> | undefined {
+  const values = new Array<number | undefined>(keys.length).fill(undefined);
+  let pos = 0;
+  while (pos < length) {
+    if (bytes[pos] === 0x0a) {
+      pos++;
+      continue;
+    }
+    const keyStart = pos;
+    for (;;) {
+      if (pos >= length) return undefined;
+      const c = bytes[pos] as number;
+      if (c === 0x20) break;
+      if (c <= 0x20 || c >= 0x7f) return undefined; // a control character, a tab, non-ASCII: the text path decides
+      pos++;
+    }
+    const keyEnd = pos;
+    if (keyEnd === keyStart) return undefined;
+    pos++;
+    const negative = bytes[pos] === 0x2d;
+    if (negative) pos++;
+    const first = pos;
+    let n = 0;
+    for (; pos < length; pos++) {
+      const d = (bytes[pos] as number) - 0x30;
+      if (d < 0 || d > 9) break;
+      n = n * 10 + d;
+    }
+    if (pos === first || (pos < length && bytes[pos] !== 0x0a)) return undefined;
+    // Up to 15 digits the sum is exact; longer numbers are rounded to the nearest double, as Number() does.
+    if (pos - first > 15) n = Number(bytes.toString('latin1', first, pos));
+    const keyLength = keyEnd - keyStart;
+    for (let k = 0; k < keys.length; k++) {
+      const key = keys[k] as Uint8Array;
+      if (key.length !== keyLength) continue;
+      let same = true;
+      for (let j = 0; j < keyLength; j++) {
+        if (key[j] !== bytes[keyStart + j]) {
+          same = false;
+          break;
+        }
+      }
+      if (same) {
+        values[k] = negative ? -n : n;
+        break;
+      }
+    }
+    pos++;
+  }
+  return values;
+}
+
+/**
  * Walk "key value" lines, handing each key's position and its value to `visit`; returns the error for the
  * first malformed line. Works on offsets rather than split lines so that a well-formed file allocates nothing.
  */

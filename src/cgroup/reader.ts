@@ -2,8 +2,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { CgroupLayout } from './layout';
 import { parseMemoryEvents } from './memory-events';
-import { memoryStatFigures, parseMemoryStat } from './memory-stat';
-import { parseOomControl } from './oom-control';
+import { memoryStatFigures, memoryStatFiguresInBytes, parseMemoryStat } from './memory-stat';
+import { type OomControl, oomControlInBytes, parseOomControl } from './oom-control';
 import { type Parsed, parseCount, parseLimit } from './parse';
 import { parsePressure } from './pressure';
 import type { MemorySample, SampleError } from './sample';
@@ -33,6 +33,8 @@ interface FileSpec {
    * the bytes (no string made). Anything the byte reader does not accept goes through `apply`.
    */
   integer?: { unit: IntegerUnit; set(sample: MemorySample, value: number, scratch: Scratch): void };
+  /** Takes a well-formed file straight from its bytes and returns true, or returns false for `apply`. */
+  fromBytes?(sample: MemorySample, bytes: Buffer, length: number): boolean;
 }
 
 /** A count (parseCount) or a byte value where the v1 sentinel means unlimited (parseLimit). */
@@ -101,6 +103,13 @@ const V1_FILES: FileSpec[] = [
     file: 'memory.stat',
     root: 'memory',
     optional: false,
+    fromBytes: (s, bytes, length) => {
+      const figures = memoryStatFiguresInBytes(bytes, length, 1);
+      if (figures === undefined) return false;
+      s.stat = figures;
+      if (figures.swap !== undefined) s.swap = figures.swap;
+      return true;
+    },
     apply: (s, text) => {
       const r = parseMemoryStat(text, 1);
       if (r.ok) {
@@ -114,13 +123,14 @@ const V1_FILES: FileSpec[] = [
     file: 'memory.oom_control',
     root: 'memory',
     optional: false,
+    fromBytes: (s, bytes, length) => {
+      const oc = oomControlInBytes(bytes, length);
+      if (oc !== undefined) applyOomControl(s, oc);
+      return oc !== undefined;
+    },
     apply: (s, text) => {
       const r = parseOomControl(text);
-      if (r.ok) {
-        s.oomKillDisabled = r.value.oomKillDisable;
-        s.underOom = r.value.underOom;
-        if (r.value.oomKill !== undefined) s.oomKills = r.value.oomKill;
-      }
+      if (r.ok) applyOomControl(s, r.value);
       return r;
     },
   },
@@ -149,6 +159,12 @@ const V2_FILES: FileSpec[] = [
     file: 'memory.stat',
     root: 'memory',
     optional: false,
+    fromBytes: (s, bytes, length) => {
+      const figures = memoryStatFiguresInBytes(bytes, length, 2);
+      if (figures === undefined) return false;
+      s.stat = figures;
+      return true;
+    },
     apply: (s, text) => {
       const r = parseMemoryStat(text, 2);
       if (r.ok) s.stat = memoryStatFigures(r.value);
@@ -188,6 +204,12 @@ const V2_FILES: FileSpec[] = [
 /** The files read for each container, in read order, and the tree each lives in (memory or pressure). */
 export function filesReadPerContainer(version: 1 | 2): ReadonlyArray<{ file: string; root: Root }> {
   return (version === 1 ? V1_FILES : V2_FILES).map(({ file, root }) => ({ file, root }));
+}
+
+function applyOomControl(s: MemorySample, oc: OomControl): void {
+  s.oomKillDisabled = oc.oomKillDisable;
+  s.underOom = oc.underOom;
+  if (oc.oomKill !== undefined) s.oomKills = oc.oomKill;
 }
 
 function applyPressure(s: MemorySample, text: string): Parsed<unknown> {
@@ -363,6 +385,7 @@ export class CgroupReader {
           continue;
         }
       }
+      if (spec.fromBytes?.(sample, shared, length) === true) continue;
       const parsed = spec.apply(sample, shared.toString('latin1', 0, length), scratch);
       if (!parsed.ok)
         errors.push({ file: spec.file, kind: 'parse', message: `${this.pathOf(i)}: ${parsed.error}` });
