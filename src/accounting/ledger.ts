@@ -295,7 +295,8 @@ export class OomLedger {
     // Docker raises `oom` once per OOM notification of the cgroup, and one kill on cgroup v1 raises several
     // (six were seen for one kill here). Those that follow within DOCKER_OOM_BURST_MS of the container's
     // previous one are the same situation: counted as events, never as more kills.
-    const repeat = previous !== undefined && ev.timeMs >= previous && ev.timeMs - previous <= DOCKER_OOM_BURST_MS;
+    const repeat =
+      previous !== undefined && ev.timeMs >= previous && ev.timeMs - previous <= DOCKER_OOM_BURST_MS;
 
     const existing = this.findRecord(
       entry.id,
@@ -443,7 +444,9 @@ export class OomLedger {
 
   /** The baseline to persist: the host count that every kill counted so far is part of, and its time. */
   get vmstatBaseline(): { base: number; timeMs: number } | undefined {
-    return this.vmstatBase === undefined ? undefined : { base: this.vmstatBase + this.countedSinceBase, timeMs: this.now() };
+    return this.vmstatBase === undefined
+      ? undefined
+      : { base: this.vmstatBase + this.countedSinceBase, timeMs: this.now() };
   }
 
   /** oomwatch_oom_kills_total{scope}. */
@@ -471,6 +474,7 @@ export class OomLedger {
       }
       entry.oomKills++;
       entry.lastOomMs = Math.max(entry.lastOomMs ?? 0, record.timeMs);
+      noteVictim(entry, record);
       this.addRecent(entry.id, record);
     }
     this.scopes[record.scope]++;
@@ -518,6 +522,7 @@ export class OomLedger {
       this.scopes.system++;
       existing.scope = 'system';
     }
+    if (entry) noteVictim(entry, existing);
     this.updated(existing, entry);
   }
 
@@ -605,6 +610,13 @@ export class OomLedger {
       for (const k of old) this.seenKmsg.delete(k);
     }
   }
+}
+
+/** Remember the container's latest named victim (oomwatch_container_last_oom_kill_info). */
+function noteVictim(entry: ContainerEntry, record: KillRecord): void {
+  const v = record.victim;
+  if (v === undefined || (entry.lastVictim !== undefined && entry.lastVictim.timeMs > record.timeMs)) return;
+  entry.lastVictim = { comm: v.comm, pid: v.pid, scope: record.scope, timeMs: record.timeMs };
 }
 
 /** The event-log form of a kill record. */

@@ -1,4 +1,4 @@
-import type { ContainerEntry } from '../state/containers';
+import { type ContainerEntry, escapeLabelValue } from '../state/containers';
 import type { ExpositionWriter, FamilyType } from './exposition';
 
 /**
@@ -163,6 +163,7 @@ export const CONTAINER_FAMILIES: readonly ContainerFamily[] = [
 ];
 
 const EXITS = 'oomwatch_container_exits_total';
+const LAST_VICTIM = 'oomwatch_container_last_oom_kill_info';
 
 /** Each family's sample name as UTF-8, encoded once. */
 const FAMILY_NAME_BYTES: readonly Buffer[] = CONTAINER_FAMILIES.map((f) => Buffer.from(f.name, 'utf8'));
@@ -219,6 +220,25 @@ export function writeContainerFamilies(w: ExpositionWriter, entries: readonly Co
       const label = code === '-1' ? 'unknown' : code;
       w.sample(EXITS, `${e.labelText},exit_code="${label}",oom_killed="${oom}"`, count);
     }
+  }
+
+  header = false;
+  for (const e of entries) {
+    const v = e.lastVictim;
+    if (v === undefined) continue;
+    if (!header) {
+      w.family(
+        LAST_VICTIM,
+        'gauge',
+        'Always 1: the process of the container most recently killed by the OOM killer (from the kernel log), one series per container, replaced on the next kill; the full history is at /api/v1/oom-events.',
+      );
+      header = true;
+    }
+    w.sample(
+      LAST_VICTIM,
+      `${e.labelText},victim_comm="${escapeLabelValue(v.comm)}",victim_pid="${v.pid}",scope="${v.scope}"`,
+      1,
+    );
   }
 
   header = false;

@@ -72,6 +72,8 @@ export class ContainerEntry {
   readonly pressureSomeUs = new MonotonicCounter();
   readonly pressureFullUs = new MonotonicCounter();
 
+  /** The last process of this container the OOM killer killed, when the kernel log named it. */
+  lastVictim: { comm: string; pid: number; scope: string; timeMs: number } | undefined;
   /** Fused OOM kills (accounting/ledger.ts owns this). */
   oomKills = 0;
   dockerOomEvents = 0;

@@ -119,7 +119,12 @@ describe('one kill seen by several sources is counted once', () => {
     expect(h.ledger.scopes).toEqual({ container: 1, system: 0, other: 0 });
     const [record] = h.recordsOf(A);
     expect([...(record as KillRecord).sources].sort()).toEqual([...order].sort());
-    if (order.includes('kmsg')) expect(record?.victim?.comm).toBe('sh');
+    if (order.includes('kmsg')) {
+      expect(record?.victim?.comm).toBe('sh');
+      expect(h.table.get(A)?.lastVictim).toMatchObject({ comm: 'sh', scope: 'container' });
+    } else {
+      expect(h.table.get(A)?.lastVictim).toBeUndefined();
+    }
   });
 });
 

@@ -16,6 +16,7 @@ export function exportedMetricNames(): Set<string> {
   const w = new ExpositionWriter('prometheus');
   const entry = new ContainerEntry('0'.repeat(64), Date.now());
   entry.exits.set('137|true', 1);
+  entry.lastVictim = { comm: 'sh', pid: 1, scope: 'container', timeMs: 0 };
   writeContainerFamilies(w, [entry]);
   new OomLedger({
     table: new ContainerTable(),

@@ -1,6 +1,14 @@
 import { V1Cgroups, allocateScript, randomHex } from '../helpers/cgroup-v1';
 import { type RunningOomwatch, eventually, startOomwatch } from '../helpers/daemon';
-import { allocateShell, docker, ensureDockerd, ensureTestImage, removeTestContainers, runContainer, waitExit } from '../helpers/docker';
+import {
+  allocateShell,
+  docker,
+  ensureDockerd,
+  ensureTestImage,
+  removeTestContainers,
+  runContainer,
+  waitExit,
+} from '../helpers/docker';
 import { describeIf, hasKmsg, hasV1MemoryCgroup, isRoot } from '../helpers/prereq';
 import { type PromSample, findSamples, valueOf } from '../helpers/prom';
 
@@ -19,14 +27,26 @@ const exits = (samples: PromSample[], name: string, code: string, oom: string): 
 const OOM_ARGS = ['--memory=32m', '--memory-swap=32m'];
 const OOM_CMD = allocateShell(100);
 
-describeIf(isRoot(), hasV1MemoryCgroup(), hasKmsg(), dockerReady)('OOM accounting on the real kernel and Docker Engine', () => {
+describeIf(
+  isRoot(),
+  hasV1MemoryCgroup(),
+  hasKmsg(),
+  dockerReady,
+)('OOM accounting on the real kernel and Docker Engine', () => {
   let ow: RunningOomwatch;
   const unique = `acct-${randomHex(6)}`;
 
   beforeAll(async () => {
     ensureTestImage();
-    ow = await startOomwatch({ args: ['--cgroup-root', '/sys/fs/cgroup', '--interval', '2', '--kmsg', '/dev/kmsg'] });
-    await eventually(async () => (valueOf(await ow.scrape(), 'oomwatch_source_up', { source: 'docker' }) === 1 ? true : undefined), 15_000, 'docker source up');
+    ow = await startOomwatch({
+      args: ['--cgroup-root', '/sys/fs/cgroup', '--interval', '2', '--kmsg', '/dev/kmsg'],
+    });
+    await eventually(
+      async () =>
+        valueOf(await ow.scrape(), 'oomwatch_source_up', { source: 'docker' }) === 1 ? true : undefined,
+      15_000,
+      'docker source up',
+    );
   });
   afterAll(async () => {
     await ow?.stop();
@@ -36,10 +56,14 @@ describeIf(isRoot(), hasV1MemoryCgroup(), hasKmsg(), dockerReady)('OOM accountin
   it('docker run --rm past its limit: exactly one kill and one OOM exit, on /metrics within 2 s', async () => {
     const name = `${unique}-rm`;
     const id = await runContainer({ name, rm: true, args: OOM_ARGS, cmd: OOM_CMD });
-    const seen = await eventually(async () => {
-      const s = await ow.scrape();
-      return kills(s, name) === 1 && exits(s, name, '137', 'true') === 1 ? Date.now() : undefined;
-    }, 10_000, 'the kill and the exit on /metrics');
+    const seen = await eventually(
+      async () => {
+        const s = await ow.scrape();
+        return kills(s, name) === 1 && exits(s, name, '137', 'true') === 1 ? Date.now() : undefined;
+      },
+      10_000,
+      'the kill and the exit on /metrics',
+    );
     await waitForGone(id);
     // The kill's time is the kernel's own (the kernel-log record), not when oomwatch saw it.
     const [event] = await oomEvents(ow, name);
@@ -54,13 +78,20 @@ describeIf(isRoot(), hasV1MemoryCgroup(), hasKmsg(), dockerReady)('OOM accountin
     expect(events).toHaveLength(1);
     expect(events[0]).toMatchObject({ scope: 'container', container: { name }, victim: { comm: 'sh' } });
     expect(events[0]?.victim?.rss_bytes).toBeGreaterThan(16 * 1024 * 1024);
+    expect(
+      valueOf(s, 'oomwatch_container_last_oom_kill_info', { name, victim_comm: 'sh', scope: 'container' }),
+    ).toBe(1);
   });
 
   it('a child process OOM-killed while the container lives on: one kill, no exit', async () => {
     const name = `${unique}-child`;
     // The main process sleeps; a child allocates past the limit and is the one killed.
     await runContainer({ name, args: OOM_ARGS, cmd: `(${allocateShell(100)}) & sleep 3600` });
-    await eventually(async () => (kills(await ow.scrape(), name) === 1 ? true : undefined), 15_000, 'the child kill');
+    await eventually(
+      async () => (kills(await ow.scrape(), name) === 1 ? true : undefined),
+      15_000,
+      'the child kill',
+    );
     await sleep(4500);
     const s = await ow.scrape();
     expect(kills(s, name)).toBe(1);
@@ -71,9 +102,17 @@ describeIf(isRoot(), hasV1MemoryCgroup(), hasKmsg(), dockerReady)('OOM accountin
   it('docker kill of a sleeping container: an exit 137 that is not an OOM kill', async () => {
     const name = `${unique}-kill`;
     const id = await runContainer({ name, cmd: 'sleep 3600' });
-    await eventually(async () => (kills(await ow.scrape(), name) === 0 ? true : undefined), 10_000, 'the container at 0 kills');
+    await eventually(
+      async () => (kills(await ow.scrape(), name) === 0 ? true : undefined),
+      10_000,
+      'the container at 0 kills',
+    );
     await docker('kill', id);
-    await eventually(async () => (exits(await ow.scrape(), name, '137', 'false') === 1 ? true : undefined), 10_000, 'the exit');
+    await eventually(
+      async () => (exits(await ow.scrape(), name, '137', 'false') === 1 ? true : undefined),
+      10_000,
+      'the exit',
+    );
     const s = await ow.scrape();
     expect(kills(s, name)).toBe(0);
     expect(exits(s, name, '137', 'true')).toBeUndefined();
@@ -81,15 +120,25 @@ describeIf(isRoot(), hasV1MemoryCgroup(), hasKmsg(), dockerReady)('OOM accountin
 
   it('20 containers OOM-killed at once: exactly 20 kills, each on its own container', async () => {
     const names = Array.from({ length: 20 }, (_, i) => `${unique}-many-${i}`);
-    await Promise.all(names.map((name) => runContainer({ name, args: OOM_ARGS, cmd: `sleep 2; ${OOM_CMD}` })));
-    await eventually(async () => {
-      const s = await ow.scrape();
-      return names.every((n) => kills(s, n) === 1) ? true : undefined;
-    }, 30_000, 'one kill on each of the 20 containers');
+    await Promise.all(
+      names.map((name) => runContainer({ name, args: OOM_ARGS, cmd: `sleep 2; ${OOM_CMD}` })),
+    );
+    await eventually(
+      async () => {
+        const s = await ow.scrape();
+        return names.every((n) => kills(s, n) === 1) ? true : undefined;
+      },
+      30_000,
+      'one kill on each of the 20 containers',
+    );
     await sleep(6000);
     const s = await ow.scrape();
     for (const n of names) {
-      expect({ name: n, kills: kills(s, n), exits: exits(s, n, '137', 'true') }).toEqual({ name: n, kills: 1, exits: 1 });
+      expect({ name: n, kills: kills(s, n), exits: exits(s, n, '137', 'true') }).toEqual({
+        name: n,
+        kills: 1,
+        exits: 1,
+      });
     }
   });
 
@@ -98,23 +147,39 @@ describeIf(isRoot(), hasV1MemoryCgroup(), hasKmsg(), dockerReady)('OOM accountin
     try {
       const before = await ow.scrape();
       const other = valueOf(before, 'oomwatch_oom_kills_total', { scope: 'other' }) as number;
-      const containerKillsBefore = findSamples(before, 'oomwatch_container_oom_kills_total').reduce((a, x) => a + x.value, 0);
+      const containerKillsBefore = findSamples(before, 'oomwatch_container_oom_kills_total').reduce(
+        (a, x) => a + x.value,
+        0,
+      );
       const dir = cg.make(`oomwatch-test-${randomHex(8)}`, 32 * 1024 * 1024);
       const { exited } = cg.runIn(dir, allocateScript(100));
       await exited;
-      const after = await eventually(async () => {
-        const s = await ow.scrape();
-        return (valueOf(s, 'oomwatch_oom_kills_total', { scope: 'other' }) as number) >= other + 1 ? s : undefined;
-      }, 10_000, 'scope other +1');
+      const after = await eventually(
+        async () => {
+          const s = await ow.scrape();
+          return (valueOf(s, 'oomwatch_oom_kills_total', { scope: 'other' }) as number) >= other + 1
+            ? s
+            : undefined;
+        },
+        10_000,
+        'scope other +1',
+      );
       expect(valueOf(after, 'oomwatch_oom_kills_total', { scope: 'other' })).toBe(other + 1);
-      expect(findSamples(after, 'oomwatch_container_oom_kills_total').reduce((a, x) => a + x.value, 0)).toBe(containerKillsBefore);
+      expect(findSamples(after, 'oomwatch_container_oom_kills_total').reduce((a, x) => a + x.value, 0)).toBe(
+        containerKillsBefore,
+      );
     } finally {
       cg.cleanup();
     }
   });
 });
 
-describeIf(isRoot(), hasV1MemoryCgroup(), hasKmsg(), dockerReady)('kills while oomwatch is down, and without the kernel log', () => {
+describeIf(
+  isRoot(),
+  hasV1MemoryCgroup(),
+  hasKmsg(),
+  dockerReady,
+)('kills while oomwatch is down, and without the kernel log', () => {
   afterAll(removeTestContainers);
 
   it('oomwatch stopped, a container OOM-killed, oomwatch started again: counted, no counter went back', async () => {
@@ -124,7 +189,11 @@ describeIf(isRoot(), hasV1MemoryCgroup(), hasKmsg(), dockerReady)('kills while o
     let ow = await startOomwatch({ args });
     const stateDir = ow.stateDir;
     const id = await runContainer({ name, args: OOM_ARGS, cmd: `sleep 3; ${OOM_CMD}` });
-    await eventually(async () => (kills(await ow.scrape(), name) === 0 ? true : undefined), 10_000, 'the container at 0');
+    await eventually(
+      async () => (kills(await ow.scrape(), name) === 0 ? true : undefined),
+      10_000,
+      'the container at 0',
+    );
     const before = await ow.scrape();
     expect(await ow.stop()).toBe(0);
 
@@ -132,7 +201,11 @@ describeIf(isRoot(), hasV1MemoryCgroup(), hasKmsg(), dockerReady)('kills while o
 
     ow = await startOomwatch({ args, stateDir });
     try {
-      await eventually(async () => (kills(await ow.scrape(), name) === 1 ? true : undefined), 15_000, 'the kill counted after the restart');
+      await eventually(
+        async () => (kills(await ow.scrape(), name) === 1 ? true : undefined),
+        15_000,
+        'the kill counted after the restart',
+      );
       await sleep(3000);
       const after = await ow.scrape();
       expect(kills(after, name)).toBe(1);
@@ -153,18 +226,29 @@ describeIf(isRoot(), hasV1MemoryCgroup(), hasKmsg(), dockerReady)('kills while o
 
   it('kmsg unavailable: kills still counted from cgroup counters and Docker events; source_up{kmsg} is 0', async () => {
     ensureTestImage();
-    const ow = await startOomwatch({ args: ['--cgroup-root', '/sys/fs/cgroup', '--interval', '1', '--kmsg', '/nonexistent/kmsg'] });
+    const ow = await startOomwatch({
+      args: ['--cgroup-root', '/sys/fs/cgroup', '--interval', '1', '--kmsg', '/nonexistent/kmsg'],
+    });
     try {
-      await eventually(async () => (valueOf(await ow.scrape(), 'oomwatch_source_up', { source: 'docker' }) === 1 ? true : undefined), 15_000, 'docker up');
+      await eventually(
+        async () =>
+          valueOf(await ow.scrape(), 'oomwatch_source_up', { source: 'docker' }) === 1 ? true : undefined,
+        15_000,
+        'docker up',
+      );
       expect(valueOf(await ow.scrape(), 'oomwatch_source_up', { source: 'kmsg' })).toBe(0);
       const rm = `nokmsg-rm-${randomHex(6)}`;
       const kept = `nokmsg-kept-${randomHex(6)}`;
       await runContainer({ name: rm, rm: true, args: OOM_ARGS, cmd: OOM_CMD });
       await runContainer({ name: kept, args: OOM_ARGS, cmd: `(${allocateShell(100)}) & sleep 3600` });
-      await eventually(async () => {
-        const s = await ow.scrape();
-        return kills(s, rm) === 1 && kills(s, kept) === 1 ? true : undefined;
-      }, 15_000, 'both kills');
+      await eventually(
+        async () => {
+          const s = await ow.scrape();
+          return kills(s, rm) === 1 && kills(s, kept) === 1 ? true : undefined;
+        },
+        15_000,
+        'both kills',
+      );
       await sleep(3000);
       const s = await ow.scrape();
       expect(kills(s, rm)).toBe(1);
@@ -200,4 +284,3 @@ async function waitForGone(id: string): Promise<number> {
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
-
