@@ -134,7 +134,7 @@ export class ContainerEntry {
       const extra: string[] = [
         `runtime="${this.path?.runtime ?? ''}"`,
         `pod_uid="${this.path?.podUid ?? ''}"`,
-        `qos_class="${this.path?.qos ?? ''}"`,
+        `qos_class="${this.path?.qos === undefined ? '' : QOS_LABEL[this.path.qos]}"`,
       ];
       for (const [k, v] of Object.entries(this.info))
         extra.push(`${infoLabelName(k)}="${escapeLabelValue(v)}"`);
@@ -179,6 +179,13 @@ export class ContainerEntry {
     return this.goneAtMs === undefined;
   }
 }
+
+/** QoS classes as Kubernetes writes them (pod.status.qosClass, kube-state-metrics' qos_class label). */
+export const QOS_LABEL: Record<NonNullable<ContainerPath['qos']>, string> = {
+  guaranteed: 'Guaranteed',
+  burstable: 'Burstable',
+  besteffort: 'BestEffort',
+};
 
 /** A container label such as com.example.team becomes the Prometheus label label_com_example_team. */
 export function infoLabelName(containerLabel: string): string {

@@ -7,6 +7,7 @@ import { type RunningOomwatch, eventually, startOomwatch } from '../helpers/daem
 import { FakeApiServer, type Json, podFixture, writeKubeconfig } from '../helpers/fake-apiserver';
 import { describeIf, hasKmsg, hasV1MemoryCgroup, isRoot } from '../helpers/prereq';
 import { type PromSample, findSamples, valueOf } from '../helpers/prom';
+import { QOS_LABEL } from '../../src/state/containers';
 
 /**
  * Kubernetes node mode on the real kernel: memory cgroups in the kubelet's cgroupfs layout on this machine's
@@ -168,7 +169,7 @@ describeIf(
           findSamples(samples, 'oomwatch_container_info', { id: short(pod.workload) })[0]?.labels,
         ).toMatchObject({
           pod_uid: pod.uid,
-          qos_class: qos,
+          qos_class: QOS_LABEL[qos],
           runtime: 'containerd',
           namespace: '',
           pod: '',
@@ -307,7 +308,7 @@ describeIf(
         );
         expect(
           findSamples(samples, 'oomwatch_container_info', { id: short(pod.workload) })[0]?.labels,
-        ).toMatchObject({ ...want, pod_uid: pod.uid, qos_class: qos });
+        ).toMatchObject({ ...want, pod_uid: pod.uid, qos_class: QOS_LABEL[qos] });
         expect(
           valueOf(samples, 'oomwatch_container_cgroup_oom_kills_total', { id: short(pod.workload), ...want }),
         ).toBe(kernel);

@@ -5,6 +5,7 @@ import { discoverContainers } from '../../src/cgroup/discover';
 import { type RunningOomwatch, eventually, startOomwatch } from '../helpers/daemon';
 import { FakeApiServer, type Json, podFixture, writeKubeconfig } from '../helpers/fake-apiserver';
 import { type PromSample, findSamples, valueOf } from '../helpers/prom';
+import { QOS_LABEL } from '../../src/state/containers';
 
 /**
  * The Kubernetes systemd-driver layouts on cgroup v2 (test/fixtures/cgroup/k8s-systemd-*, written by
@@ -97,7 +98,7 @@ describe('the binary over the CRI-O tree', () => {
       expect(info(samples, c.id)).toMatchObject({
         runtime: 'cri-o',
         pod_uid: c.podUid,
-        qos_class: c.qos,
+        qos_class: QOS_LABEL[c.qos as keyof typeof QOS_LABEL],
         namespace: '',
         pod: '',
         container: '',
@@ -176,7 +177,7 @@ describe('the binary over the CRI-O tree', () => {
         pod,
         container: c.container,
         pod_uid: c.podUid,
-        qos_class: c.qos,
+        qos_class: QOS_LABEL[c.qos as keyof typeof QOS_LABEL],
       });
       // Every series of the container carries the names, not only the info series.
       expect(
