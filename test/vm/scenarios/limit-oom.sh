@@ -25,8 +25,11 @@ for n in $CONTAINERS; do
   emit_value "victim/$n" "$victim"
   wait "$victim" || true
   killed=$(now_ms)
-  # Reported: how long after the victim's death the increment was on /metrics ("" if it never came).
+  # Reported: how long after the victim's death the increment was on /metrics ("" if it never came); then
+  # how long until the cgroup's own counter, re-read when memory.events changes, showed it too.
   wait_metric "$series" $((${before:-0} + 1)) 20 && emit_value "seen_ms/$n" $(($(now_ms) - killed))
+  wait_metric "$(cseries oomwatch_container_cgroup_oom_kills_total "$n")" 1 10 &&
+    emit_value "cgroup_seen_ms/$n" $(($(now_ms) - killed))
   emit_file "after/$n" /tmp/scrape.txt
   emit_cgroup "cgroup/$n" "$dir"
   emit_cgroup "parent/$n" "$(dirname "$dir")"
