@@ -223,14 +223,22 @@ export function consoleTail(text: string, lines = 60): string {
  */
 export async function runScenario(opts: ScenarioOptions): Promise<ScenarioRun> {
   const started = Date.now();
-  const { kernel, image } = await prepare();
-  const imageMs = Date.now() - started;
+  let { kernel, image } = await prepare();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'oomwatch-vm-'));
   const initrd = path.join(dir, 'initrd.cpio.gz');
   const reportFile = path.join(dir, 'report.txt');
   const consoleFile = path.join(dir, 'console.log');
   // The kernel unpacks concatenated archives in order: the per-run files land on top of the base image.
-  fs.copyFileSync(image.file, initrd);
+  try {
+    fs.copyFileSync(image.file, initrd);
+  } catch (err) {
+    // Another run on this checkout rebuilt the image for a newer dist/ and pruned this one: take the new one.
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    imagePromise = undefined;
+    ({ kernel, image } = await prepare());
+    fs.copyFileSync(image.file, initrd);
+  }
+  const imageMs = Date.now() - started;
   fs.appendFileSync(initrd, fs.readFileSync(await overlay(dir, opts)));
 
   const memoryMb = opts.memoryMb ?? 1024;
