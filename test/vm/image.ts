@@ -100,6 +100,7 @@ export async function ensureNode24(): Promise<string> {
         fs.copyFileSync(node, `${node}.vm`);
       }
       fs.chmodSync(`${node}.vm`, 0o755);
+      fs.rmSync(node); // 121 MB the cache does not need twice
       fs.rmSync(dir, { recursive: true, force: true });
       fs.renameSync(pkg, dir);
       return dir;
