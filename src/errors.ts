@@ -17,7 +17,11 @@ export class OomwatchError extends Error {
     readonly code: ErrorCode,
     message: string,
     /** Process exit code when this error ends a command: 2 for usage errors, 1 otherwise. */
-    readonly exitCode: number = code === 'OOMW_USAGE' || code === 'OOMW_CGROUP_ROOT' || code === 'OOMW_WEB_CONFIG' ? 2 : 1,
+    readonly exitCode: number = code === 'OOMW_USAGE' ||
+    code === 'OOMW_CGROUP_ROOT' ||
+    code === 'OOMW_WEB_CONFIG'
+      ? 2
+      : 1,
   ) {
     super(message);
     this.name = 'OomwatchError';

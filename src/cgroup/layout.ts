@@ -51,7 +51,8 @@ export function detectLayout(root: string): CgroupLayout {
       `cgroup root ${root} does not exist: mount the host's /sys/fs/cgroup there (read-only is enough) or pass --cgroup-root`,
     );
   }
-  if (!st.isDirectory()) throw new CgroupLayoutError(`cgroup root ${root} is not a directory: pass --cgroup-root DIR`);
+  if (!st.isDirectory())
+    throw new CgroupLayoutError(`cgroup root ${root} is not a directory: pass --cgroup-root DIR`);
 
   const v2Controllers = controllersOf(root);
   if (v2Controllers?.includes('memory')) {

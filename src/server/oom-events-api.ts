@@ -16,11 +16,9 @@ export function oomEventsRoute(store: StateStore, recent: () => StoredOomEvent[]
       if (q['since'] !== undefined) {
         const since = parseSince(q['since']);
         if (since === undefined) {
-          return reply
-            .code(400)
-            .send({
-              error: `since: expected an ISO 8601 time or a duration such as 10m, got "${q['since']}"`,
-            });
+          return reply.code(400).send({
+            error: `since: expected an ISO 8601 time or a duration such as 10m, got "${q['since']}"`,
+          });
         }
         query.sinceMs = since;
       }

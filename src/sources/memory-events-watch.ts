@@ -19,7 +19,12 @@ import type { Source } from './source';
  * immediacy. On v1 and hybrid hosts this source does nothing and reports up.
  */
 export interface MemoryEventsListener {
-  onCgroupOomKills(entry: ContainerEntry, delta: number, sample: MemorySample, previousReadMs: number | undefined): void;
+  onCgroupOomKills(
+    entry: ContainerEntry,
+    delta: number,
+    sample: MemorySample,
+    previousReadMs: number | undefined,
+  ): void;
 }
 
 export class MemoryEventsWatch implements Source {
@@ -56,7 +61,11 @@ export class MemoryEventsWatch implements Source {
     });
     this.watcher.on('change', (file: string) => this.onChange(file));
     this.watcher.on('error', (err: unknown) => {
-      if (!this.failed) this.log.warn({ err }, 'watching memory.events failed; OOM kills are counted at the next poll instead');
+      if (!this.failed)
+        this.log.warn(
+          { err },
+          'watching memory.events failed; OOM kills are counted at the next poll instead',
+        );
       this.failed = true;
     });
   }

@@ -10,7 +10,10 @@ export const V1_MEMORY = '/sys/fs/cgroup/memory';
 
 export function randomHex(len: number): string {
   let s = '';
-  while (s.length < len) s += Math.floor(Math.random() * 0x100000000).toString(16).padStart(8, '0');
+  while (s.length < len)
+    s += Math.floor(Math.random() * 0x100000000)
+      .toString(16)
+      .padStart(8, '0');
   return s.slice(0, len);
 }
 
@@ -42,10 +45,17 @@ export class V1Cgroups {
    * Start `sh -c script` inside the cgroup: the shell moves itself in before exec'ing the workload, so
    * every byte it allocates is charged there. Resolves with the exit code or signal.
    */
-  runIn(dir: string, script: string): { child: ChildProcess; exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }> } {
-    const child = spawn('sh', ['-c', `echo $$ > ${dir}/cgroup.procs && exec sh -c '${script.replace(/'/g, `'\\''`)}'`], {
-      stdio: 'ignore',
-    });
+  runIn(
+    dir: string,
+    script: string,
+  ): { child: ChildProcess; exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }> } {
+    const child = spawn(
+      'sh',
+      ['-c', `echo $$ > ${dir}/cgroup.procs && exec sh -c '${script.replace(/'/g, `'\\''`)}'`],
+      {
+        stdio: 'ignore',
+      },
+    );
     this.children.push(child);
     const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
       child.on('exit', (code, signal) => resolve({ code, signal })),

@@ -31,12 +31,28 @@ export interface StartOptions {
 
 export async function startOomwatch(opts: StartOptions = {}): Promise<RunningOomwatch> {
   const stateDir = opts.stateDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'oomwatch-state-'));
-  const args = [CLI, 'serve', '--listen', '127.0.0.1:0', '--state-dir', stateDir, '--log-level', 'debug', ...(opts.args ?? [])];
-  const child = spawn(process.execPath, args, { env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const args = [
+    CLI,
+    'serve',
+    '--listen',
+    '127.0.0.1:0',
+    '--state-dir',
+    stateDir,
+    '--log-level',
+    'debug',
+    ...(opts.args ?? []),
+  ];
+  const child = spawn(process.execPath, args, {
+    env: { ...process.env, ...opts.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const logs: string[] = [];
   let buffered = '';
   const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`oomwatch did not start in time; logs:\n${logs.join('\n')}`)), opts.timeoutMs ?? 20_000);
+    const timer = setTimeout(
+      () => reject(new Error(`oomwatch did not start in time; logs:\n${logs.join('\n')}`)),
+      opts.timeoutMs ?? 20_000,
+    );
     const onLine = (line: string): void => {
       logs.push(line);
       if (line.includes('"msg":"listening"')) {
@@ -83,7 +99,11 @@ export async function startOomwatch(opts: StartOptions = {}): Promise<RunningOom
 }
 
 /** Poll `probe` until it returns a value that is not undefined, or fail after `timeoutMs`. */
-export async function eventually<T>(probe: () => Promise<T | undefined> | T | undefined, timeoutMs = 10_000, what = 'condition'): Promise<T> {
+export async function eventually<T>(
+  probe: () => Promise<T | undefined> | T | undefined,
+  timeoutMs = 10_000,
+  what = 'condition',
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {
@@ -93,7 +113,10 @@ export async function eventually<T>(probe: () => Promise<T | undefined> | T | un
     } catch (err) {
       last = err;
     }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+    if (Date.now() > deadline)
+      throw new Error(
+        `timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`,
+      );
     await new Promise((r) => setTimeout(r, 100));
   }
 }

@@ -19,7 +19,10 @@ export const TEST_LABEL = 'oomwatch.test=1';
 
 function dockerResponds(): boolean {
   try {
-    execFileSync('docker', ['version', '--format', '{{.Server.Version}}'], { stdio: 'pipe', timeout: 10_000 });
+    execFileSync('docker', ['version', '--format', '{{.Server.Version}}'], {
+      stdio: 'pipe',
+      timeout: 10_000,
+    });
     return true;
   } catch {
     return false;
@@ -31,14 +34,26 @@ export function ensureDockerd(): Prerequisite {
   if (dockerResponds()) return { ok: true, why: '' };
   const dockerd = ['/usr/sbin/dockerd', '/usr/bin/dockerd'].find((p) => fs.existsSync(p));
   if (!dockerd || process.getuid?.() !== 0) {
-    return { ok: false, why: 'needs a Docker Engine: apt-get install -y docker.io, then run as root (.ci/run starts dockerd)' };
+    return {
+      ok: false,
+      why: 'needs a Docker Engine: apt-get install -y docker.io, then run as root (.ci/run starts dockerd)',
+    };
   }
   // One dockerd for the whole run, started detached so it outlives this jest worker.
   const lock = path.join(os.tmpdir(), 'oomwatch-test-dockerd.lock');
   try {
-    execFileSync('flock', [lock, 'sh', '-c', `docker version >/dev/null 2>&1 || (nohup ${dockerd} --iptables=false --ip6tables=false --bridge=none >/tmp/oomwatch-test-dockerd.log 2>&1 &)`], {
-      stdio: 'pipe',
-    });
+    execFileSync(
+      'flock',
+      [
+        lock,
+        'sh',
+        '-c',
+        `docker version >/dev/null 2>&1 || (nohup ${dockerd} --iptables=false --ip6tables=false --bridge=none >/tmp/oomwatch-test-dockerd.log 2>&1 &)`,
+      ],
+      {
+        stdio: 'pipe',
+      },
+    );
   } catch {
     // fall through to the wait below, which reports the failure
   }
@@ -64,7 +79,9 @@ export function ensureTestImage(): void {
   fs.mkdirSync(path.join(dir, 'bin'));
   fs.copyFileSync(busybox, path.join(dir, 'bin', 'busybox'));
   fs.chmodSync(path.join(dir, 'bin', 'busybox'), 0o755);
-  const applets = execFileSync(path.join(dir, 'bin', 'busybox'), ['--list'], { encoding: 'utf8' }).split('\n');
+  const applets = execFileSync(path.join(dir, 'bin', 'busybox'), ['--list'], { encoding: 'utf8' }).split(
+    '\n',
+  );
   for (const a of applets) if (a && a !== 'busybox') fs.symlinkSync('busybox', path.join(dir, 'bin', a));
   fs.mkdirSync(path.join(dir, 'tmp'), { mode: 0o1777 });
   const tar = path.join(dir, '..', `${path.basename(dir)}.tar`);
@@ -86,7 +103,12 @@ export async function docker(...args: string[]): Promise<string> {
 }
 
 /** `docker run -d` with the suite's defaults (no network, the test label); returns the full id. */
-export async function runContainer(opts: { name?: string; args?: string[]; cmd: string; rm?: boolean }): Promise<string> {
+export async function runContainer(opts: {
+  name?: string;
+  args?: string[];
+  cmd: string;
+  rm?: boolean;
+}): Promise<string> {
   const args = ['run', '-d', '--network=none', '--label', TEST_LABEL];
   if (opts.name) args.push('--name', opts.name);
   if (opts.rm) args.push('--rm');

@@ -30,7 +30,10 @@ export function hasCommand(cmd: string, pkg: string): Prerequisite {
 
 export function hasV1MemoryCgroup(): Prerequisite {
   const ok = fs.existsSync('/sys/fs/cgroup/memory/memory.usage_in_bytes');
-  return { ok, why: 'needs the cgroup v1 memory controller at /sys/fs/cgroup/memory (this kernel binds memory to v1)' };
+  return {
+    ok,
+    why: 'needs the cgroup v1 memory controller at /sys/fs/cgroup/memory (this kernel binds memory to v1)',
+  };
 }
 
 export function hasKmsg(): Prerequisite {
@@ -58,7 +61,6 @@ export function describeIf(...prereqs: Prerequisite[]): jest.Describe {
       })) as unknown as jest.Describe;
     return failing;
   }
-  // eslint-disable-next-line no-console
   console.warn(`skipping suite: ${missing.join('; ')}`);
   return describe.skip;
 }

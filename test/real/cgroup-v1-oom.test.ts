@@ -22,8 +22,30 @@ describeIf(isRoot(), hasV1MemoryCgroup())('real v1 memory cgroup in the Docker c
 
   beforeAll(async () => {
     dir = cgroups.make(`docker/${id}`, limit);
-    ow = await startOomwatch({ args: ['--cgroup-root', '/sys/fs/cgroup', '--interval', '0.5', '--docker-socket', 'none', '--kmsg', 'none'] });
-    kmsgOw = await startOomwatch({ args: ['--cgroup-root', '/sys/fs/cgroup', '--interval', '5', '--docker-socket', 'none', '--kmsg', '/dev/kmsg'] });
+    ow = await startOomwatch({
+      args: [
+        '--cgroup-root',
+        '/sys/fs/cgroup',
+        '--interval',
+        '0.5',
+        '--docker-socket',
+        'none',
+        '--kmsg',
+        'none',
+      ],
+    });
+    kmsgOw = await startOomwatch({
+      args: [
+        '--cgroup-root',
+        '/sys/fs/cgroup',
+        '--interval',
+        '5',
+        '--docker-socket',
+        'none',
+        '--kmsg',
+        '/dev/kmsg',
+      ],
+    });
   });
   afterAll(async () => {
     await ow?.stop();
@@ -33,10 +55,14 @@ describeIf(isRoot(), hasV1MemoryCgroup())('real v1 memory cgroup in the Docker c
 
   it('exports the limit and the usage of a container cgroup with a process in it', async () => {
     const { child } = cgroups.runIn(dir, allocateScript(16));
-    const usage = await eventually(async () => {
-      const v = valueOf(await ow.scrape(), 'oomwatch_container_memory_usage_bytes', { id: short });
-      return v !== undefined && v > 12 * 1024 * 1024 ? v : undefined;
-    }, 15_000, 'usage above 12 MB');
+    const usage = await eventually(
+      async () => {
+        const v = valueOf(await ow.scrape(), 'oomwatch_container_memory_usage_bytes', { id: short });
+        return v !== undefined && v > 12 * 1024 * 1024 ? v : undefined;
+      },
+      15_000,
+      'usage above 12 MB',
+    );
     const samples = await ow.scrape();
     expect(valueOf(samples, 'oomwatch_container_memory_limit_bytes', { id: short })).toBe(limit);
     const kernelUsage = Number(fs.readFileSync(path.join(dir, 'memory.usage_in_bytes'), 'utf8'));
@@ -56,26 +82,43 @@ describeIf(isRoot(), hasV1MemoryCgroup())('real v1 memory cgroup in the Docker c
     const oomControl = fs.readFileSync(path.join(dir, 'memory.oom_control'), 'utf8');
     const kernelKills = Number(/oom_kill (\d+)/.exec(oomControl)?.[1]);
     expect(kernelKills).toBeGreaterThanOrEqual(1);
-    const counted = await eventually(async () => {
-      const v = valueOf(await ow.scrape(), 'oomwatch_container_cgroup_oom_kills_total', { id: short });
-      return v === kernelKills ? v : undefined;
-    }, 10_000, `cgroup_oom_kills_total to reach ${kernelKills}`);
+    const counted = await eventually(
+      async () => {
+        const v = valueOf(await ow.scrape(), 'oomwatch_container_cgroup_oom_kills_total', { id: short });
+        return v === kernelKills ? v : undefined;
+      },
+      10_000,
+      `cgroup_oom_kills_total to reach ${kernelKills}`,
+    );
     expect(counted).toBe(kernelKills);
     // With the kernel log and Docker off, the fused counter comes from the cgroup counter alone.
     expect(valueOf(await ow.scrape(), 'oomwatch_container_oom_kills_total', { id: short })).toBe(kernelKills);
     const res = await fetch(`${ow.url}/api/v1/oom-events?container=${short}`);
-    const body = (await res.json()) as { events: Array<{ scope: string; sources: string[]; container: { id: string } }> };
+    const body = (await res.json()) as {
+      events: Array<{ scope: string; sources: string[]; container: { id: string } }>;
+    };
     expect(body.events).toHaveLength(kernelKills);
     expect(body.events[0]).toMatchObject({ scope: 'container', sources: ['cgroup'], container: { id: id } });
 
     // With the kernel log, the same kills are counted once each, and the event names the victim and its rss.
-    const withKmsg = await eventually(async () => {
-      const r = await fetch(`${kmsgOw.url}/api/v1/oom-events?container=${short}`);
-      const b = (await r.json()) as { events: Array<{ sources: string[]; victim: { comm: string; rss_bytes: number } | null }> };
-      return b.events.length === kernelKills && b.events.every((e) => e.sources.includes('kmsg') && e.sources.includes('cgroup')) ? b.events : undefined;
-    }, 15_000, 'kernel-log events confirmed by the cgroup counter');
+    const withKmsg = await eventually(
+      async () => {
+        const r = await fetch(`${kmsgOw.url}/api/v1/oom-events?container=${short}`);
+        const b = (await r.json()) as {
+          events: Array<{ sources: string[]; victim: { comm: string; rss_bytes: number } | null }>;
+        };
+        return b.events.length === kernelKills &&
+          b.events.every((e) => e.sources.includes('kmsg') && e.sources.includes('cgroup'))
+          ? b.events
+          : undefined;
+      },
+      15_000,
+      'kernel-log events confirmed by the cgroup counter',
+    );
     expect(withKmsg[0]?.victim?.comm).toBe('sh');
     expect(withKmsg[0]?.victim?.rss_bytes).toBeGreaterThan(16 * 1024 * 1024);
-    expect(valueOf(await kmsgOw.scrape(), 'oomwatch_container_oom_kills_total', { id: short })).toBe(kernelKills);
+    expect(valueOf(await kmsgOw.scrape(), 'oomwatch_container_oom_kills_total', { id: short })).toBe(
+      kernelKills,
+    );
   });
 });

@@ -24,7 +24,8 @@ function writeV2Container(root: string, rel: string, oomKill: number): string {
     'memory.peak': '33554432\n',
     'memory.stat': 'anon 9437184\nfile 1048576\nfile_mapped 0\ninactive_file 524288\n',
     'memory.events': `low 0\nhigh 0\nmax 4\noom 2\noom_kill ${oomKill}\noom_group_kill 0\n`,
-    'memory.pressure': 'some avg10=0.00 avg60=0.00 avg300=0.00 total=10\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=5\n',
+    'memory.pressure':
+      'some avg10=0.00 avg60=0.00 avg300=0.00 total=10\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=5\n',
   };
   for (const [f, text] of Object.entries(files)) fs.writeFileSync(path.join(dir, f), text);
   return dir;
@@ -39,8 +40,14 @@ describe('memory.events watch (cgroup v2)', () => {
     fs.writeFileSync(path.join(root, 'cgroup.controllers'), 'cpuset cpu io memory pids\n');
     writeV2Container(root, `system.slice/docker-${ID}.scope`, 0);
     // A poll every 60 s: anything seen sooner came through the watch.
-    ow = await startOomwatch({ args: ['--cgroup-root', root, '--interval', '60', '--docker-socket', 'none', '--kmsg', 'none'] });
-    await eventually(async () => ((await fetch(`${ow.url}/readyz`)).ok ? true : undefined), 10_000, 'first poll');
+    ow = await startOomwatch({
+      args: ['--cgroup-root', root, '--interval', '60', '--docker-socket', 'none', '--kmsg', 'none'],
+    });
+    await eventually(
+      async () => ((await fetch(`${ow.url}/readyz`)).ok ? true : undefined),
+      10_000,
+      'first poll',
+    );
   });
 
   afterAll(async () => {
@@ -56,7 +63,14 @@ describe('memory.events watch (cgroup v2)', () => {
     await new Promise((r) => setTimeout(r, 500));
     const started = Date.now();
     fs.writeFileSync(file, 'low 0\nhigh 0\nmax 9\noom 3\noom_kill 1\noom_group_kill 0\n');
-    await eventually(async () => (valueOf(await ow.scrape(), 'oomwatch_container_oom_kills_total', { id: short }) === 1 ? true : undefined), 10_000, 'the kill on /metrics');
+    await eventually(
+      async () =>
+        valueOf(await ow.scrape(), 'oomwatch_container_oom_kills_total', { id: short }) === 1
+          ? true
+          : undefined,
+      10_000,
+      'the kill on /metrics',
+    );
     const elapsed = Date.now() - started;
     // The next poll is 60 s away: seeing it within 10 s proves the watch delivered it.
     expect(elapsed).toBeLessThan(10_000);
