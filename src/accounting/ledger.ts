@@ -115,12 +115,18 @@ interface PendingDie {
 const MAX_RECENT = 64;
 /** Docker `oom` events of one container closer together than this are one OOM situation. */
 const DOCKER_OOM_BURST_MS = 2000;
+/** How long a cgroup counter increase waits for its kernel-log record before it is counted on its own. */
+const PENDING_CGROUP_MS = 2000;
+/** A group kill's members follow its first victim within this. */
+const GROUP_LEADER_MS = 2000;
 
 export class OomLedger {
   /** Recent kill records per container, for confirmation by the other sources. */
   private readonly recent = new Map<string, KillRecord[]>();
   private anonymous: KillRecord[] = [];
   private pendingDocker: PendingDockerOom[] = [];
+  /** Cgroup counter increases waiting briefly for their kernel-log record (see onCgroupOomKills). */
+  private pendingCgroup: Array<{ record: KillRecord; entryId: string }> = [];
   private pendingDies: PendingDie[] = [];
   private readonly seenKmsg = new Set<string>();
   private seenKmsgOrder: string[] = [];
@@ -205,6 +211,15 @@ export class OomLedger {
         this.commit(record, e);
         return;
       }
+      const waiting = this.takePendingCgroup(
+        (p) => Math.abs(p.record.timeMs - k.timeMs) <= this.opts.matchWindowMs,
+      );
+      const waitingEntry = waiting === undefined ? undefined : this.opts.table.get(waiting.entryId);
+      if (waitingEntry) {
+        record.sources.add('cgroup');
+        this.commit(record, waitingEntry);
+        return;
+      }
       const unconfirmed = this.findAcrossContainers(
         (r) =>
           r.repeatOf === undefined &&
@@ -220,6 +235,7 @@ export class OomLedger {
       return;
     }
 
+    if (record.groupKill) this.markGroupLeader(entry, record);
     const existing = this.findRecord(
       entry.id,
       (r) =>
@@ -235,7 +251,27 @@ export class OomLedger {
       (p) => p.containerId === entry.id && Math.abs(p.timeMs - k.timeMs) <= this.opts.matchWindowMs,
     );
     if (docker) record.sources.add('docker');
+    if (this.takePendingCgroup((p) => p.entryId === entry.id)) record.sources.add('cgroup');
     this.commit(record, entry);
+  }
+
+  /**
+   * The kernel prints the first victim of a memory.oom.group kill before "Tasks in ... are going to be
+   * killed": it was chosen for the same group kill, so its record says so too.
+   */
+  private markGroupLeader(entry: ContainerEntry, member: KillRecord): void {
+    const leader = this.findRecord(
+      entry.id,
+      (r) =>
+        r.repeatOf === undefined &&
+        !r.groupKill &&
+        r.sources.has('kmsg') &&
+        member.timeMs - r.timeMs >= 0 &&
+        member.timeMs - r.timeMs <= GROUP_LEADER_MS,
+    );
+    if (!leader) return;
+    leader.groupKill = true;
+    this.updated(leader, entry);
   }
 
   // ---------------------------------------------------------------- cgroup counters
@@ -273,14 +309,36 @@ export class OomLedger {
         receivedMs: this.now(),
       };
       if (entry.path) record.cgroup = entry.path.cgroupPath;
-      const docker = this.takePendingDocker((p) => p.containerId === entry.id && inWindow(p.timeMs));
-      if (docker) {
-        record.sources.add('docker');
-        record.timeMs = docker.timeMs;
-        record.timeExact = true;
+      if (this.opts.kmsgUp() && previousReadMs !== undefined) {
+        // The kernel log is up but has not told of this kill yet. It usually does within milliseconds (the
+        // counter moves before the record is printed), and a memory.oom.group kill can count one process
+        // twice: wait a moment for the record before counting a kill nobody named.
+        this.pendingCgroup.push({ record, entryId: entry.id });
+        continue;
       }
-      this.commit(record, entry);
+      this.commitCgroupOnly(record, entry, inWindow);
     }
+  }
+
+  private commitCgroupOnly(
+    record: KillRecord,
+    entry: ContainerEntry,
+    inWindow: (t: number) => boolean,
+  ): void {
+    const docker = this.takePendingDocker((p) => p.containerId === entry.id && inWindow(p.timeMs));
+    if (docker) {
+      record.sources.add('docker');
+      record.timeMs = docker.timeMs;
+      record.timeExact = true;
+    }
+    this.commit(record, entry);
+  }
+
+  private takePendingCgroup(
+    pred: (p: { record: KillRecord; entryId: string }) => boolean,
+  ): { record: KillRecord; entryId: string } | undefined {
+    const i = this.pendingCgroup.findIndex(pred);
+    return i < 0 ? undefined : this.pendingCgroup.splice(i, 1)[0];
   }
 
   // ---------------------------------------------------------------- docker
@@ -379,6 +437,15 @@ export class OomLedger {
     }
     this.pendingDocker = stillPending;
 
+    const stillWaiting: Array<{ record: KillRecord; entryId: string }> = [];
+    for (const p of this.pendingCgroup) {
+      const entry = this.opts.table.get(p.entryId);
+      if (!entry) continue;
+      if (now - p.record.receivedMs < PENDING_CGROUP_MS) stillWaiting.push(p);
+      else this.commitCgroupOnly(p.record, entry, (t) => Math.abs(t - p.record.timeMs) <= window);
+    }
+    this.pendingCgroup = stillWaiting;
+
     const stillDying: PendingDie[] = [];
     for (const d of this.pendingDies) {
       const entry = this.opts.table.ensure(d.ev.id, now);
@@ -397,7 +464,12 @@ export class OomLedger {
 
   /** Whether windows are open (main.ts runs tick() on a short timer while they are). */
   get busy(): boolean {
-    return this.anonymous.length > 0 || this.pendingDocker.length > 0 || this.pendingDies.length > 0;
+    return (
+      this.anonymous.length > 0 ||
+      this.pendingDocker.length > 0 ||
+      this.pendingDies.length > 0 ||
+      this.pendingCgroup.length > 0
+    );
   }
 
   forget(id: string): void {
@@ -418,7 +490,7 @@ export class OomLedger {
       this.lastExcess = 0;
       return;
     }
-    const waiting = this.anonymous.length + this.pendingDocker.length;
+    const waiting = this.anonymous.length + this.pendingDocker.length + this.pendingCgroup.length;
     const excess = hostTotal - this.vmstatBase - this.countedSinceBase - waiting;
     if (excess > 0 && this.lastExcess > 0) {
       const add = Math.min(excess, this.lastExcess);
@@ -543,7 +615,10 @@ export class OomLedger {
       containerId = containerFromCgroupPath(record.cgroup)?.id;
     record.repeatOf = originalKey;
     if (record.timeMs >= this.vmstatBaseTimeMs) this.countedSinceBase++; // /proc/vmstat counted it again too
-    if (containerId !== undefined) this.addRecent(containerId, record);
+    if (containerId === undefined) return;
+    // The counter's extra increment may have been read already and be waiting for a record: this is it.
+    if (this.takePendingCgroup((p) => p.entryId === containerId)) return;
+    this.addRecent(containerId, record);
   }
 
   private addRecent(id: string, record: KillRecord): void {

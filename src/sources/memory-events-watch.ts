@@ -18,6 +18,9 @@ import type { Source } from './source';
  * cgroup v1 has no such notification without eventfd; there the kernel log and Docker events give the
  * immediacy. On v1 and hybrid hosts this source does nothing and reports up.
  */
+/** Past chokidar's 50 ms per-file throttle. */
+const TRAILING_READ_MS = 75;
+
 export interface MemoryEventsListener {
   onCgroupOomKills(
     entry: ContainerEntry,
@@ -33,6 +36,7 @@ export class MemoryEventsWatch implements Source {
   /** Watched file -> container id. */
   private readonly watched = new Map<string, string>();
   private failed = false;
+  private readonly trailing = new Map<string, NodeJS.Timeout>();
 
   constructor(
     private readonly layout: CgroupLayout,
@@ -59,7 +63,10 @@ export class MemoryEventsWatch implements Source {
       awaitWriteFinish: false,
       atomic: false,
     });
-    this.watcher.on('change', (file: string) => this.onChange(file));
+    this.watcher.on('change', (file: string) => {
+      this.reread(file);
+      this.scheduleTrailingRead(file);
+    });
     this.watcher.on('error', (err: unknown) => {
       if (!this.failed)
         this.log.warn(
@@ -90,7 +97,23 @@ export class MemoryEventsWatch implements Source {
     if (remove.length > 0) this.watcher.unwatch(remove);
   }
 
-  private onChange(file: string): void {
+  /**
+   * One kill changes `max`, `oom` and `oom_kill` within milliseconds, and chokidar passes on at most one
+   * change per file every 50 ms (and never a trailing one): the read made on a notification can come before
+   * the `oom_kill` increment whose own notification was then dropped. So every notification is followed by
+   * one more read after that window closes.
+   */
+  private scheduleTrailingRead(file: string): void {
+    if (this.trailing.has(file)) return;
+    const t = setTimeout(() => {
+      this.trailing.delete(file);
+      this.reread(file);
+    }, TRAILING_READ_MS);
+    t.unref();
+    this.trailing.set(file, t);
+  }
+
+  private reread(file: string): void {
     const id = this.watched.get(file);
     const entry = id === undefined ? undefined : this.table.get(id);
     if (!entry || !entry.present) return;
@@ -121,6 +144,8 @@ export class MemoryEventsWatch implements Source {
   async stop(): Promise<void> {
     const w = this.watcher;
     this.watcher = undefined;
+    for (const t of this.trailing.values()) clearTimeout(t);
+    this.trailing.clear();
     this.watched.clear();
     await w?.close();
   }
