@@ -3,7 +3,8 @@
  * Writes the cgroup v2 fixture tree, test/fixtures/cgroup/v2, for the saved-scrape test.
  *
  * This machine's kernel binds the memory controller to v1, so a v2 tree cannot be copied from it the way
- * capture-v1-tree.sh copies the v1 one. Each file is written in the format of Linux 6.1 (Debian 12's
+ * capture-v1-tree.sh copies the v1 one: it is made from what the VM's v2 kernel wrote (below, "From a real
+ * capture"). Without --template, each file is instead written in the format of Linux 6.1 (Debian 12's
  * kernel, the one the VM tests boot), as mm/memcontrol.c and kernel/sched/psi.c of that release print it:
  *   memory.stat     memory_stat_format(): the memory_stats[] table in order, "slab" after
  *                   slab_unreclaimable, then pgscan, pgsteal and memcg_vm_event_stat[] without pgpgin/pgpgout
@@ -15,12 +16,24 @@
  * The numbers are chosen per container (below) and kept consistent (memory.current is anon + file +
  * kernel). Directory names follow DESIGN.md's layouts.
  *
- * Swapping in a real capture: once test/fixtures/cgroup/v2-captured/ holds the files a real v2 kernel wrote
- * for one container cgroup, run
- *   node test/cgroup/make-v2-tree.mjs --template test/fixtures/cgroup/v2-captured/<cgroup dir>
- * Every file of the template is then copied into every container, with only the values below substituted
- * (same keys, same order, plus every key the kernel wrote that is not listed here). Then regenerate the
- * saved scrape on purpose: UPDATE_SCRAPES=1 npx jest test/server/saved-scrape.test.ts
+ * From a real capture (how the committed tree is made): npm run fixtures:v2 (test/vm/capture-fixtures.ts)
+ * writes test/fixtures/cgroup/v2-captured/, cgroup v2 roots from the VM's 6.1 kernel and containers.json
+ * naming each captured container's situation. Then
+ *   node test/cgroup/make-v2-tree.mjs --template test/fixtures/cgroup/v2-captured
+ * keeps the paths below and fills them with the kernel's files, verbatim:
+ *   - the root: the captured root's files (layouts/);
+ *   - a container: every file of the captured container named by its `captured` field, the one in the same
+ *     situation (limited or not, after which kind of OOM);
+ *   - any other cgroup: the captured cgroup at the same path where the capture has one (docker, system.slice,
+ *     kubepods.slice, kubepods-burstable.slice), else the captured file set with the values a new, empty
+ *     cgroup shows (services, sessions, conmon scopes, sub-cgroups: not captured, never read by oomwatch);
+ *   - a cgroup with child cgroups delegates memory to them (cgroup.subtree_control as the capture's parents).
+ * The numbers above are then unused. Then regenerate the saved scrape on purpose:
+ *   npm run build && UPDATE_SCRAPES=1 npx jest --selectProjects unit --testPathPatterns saved-scrape
+ *
+ * --template with one captured container cgroup (a directory without containers.json) keeps the numbers
+ * above instead: every file of that cgroup is copied into every container with only these values substituted
+ * (same keys, same order; a key the kernel wrote that is not listed here is 0).
  */
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
@@ -30,7 +43,14 @@ import { fileURLToPath } from 'node:url';
 const here = path.dirname(fileURLToPath(import.meta.url));
 const out = path.join(here, '..', 'fixtures', 'cgroup', 'v2');
 const templateArg = process.argv.indexOf('--template');
-const template = templateArg > 0 ? process.argv[templateArg + 1] : undefined;
+const templateGiven = templateArg > 0 ? process.argv[templateArg + 1] : undefined;
+/** A capture root (it has containers.json): every file comes from the capture. */
+const captureRoot =
+  templateGiven !== undefined && fs.existsSync(path.join(templateGiven, 'containers.json'))
+    ? templateGiven
+    : undefined;
+/** One captured container cgroup: its files, with the values below substituted. */
+const template = captureRoot === undefined ? templateGiven : undefined;
 
 const MiB = 1024 * 1024;
 const cid = (name) => createHash('sha256').update(`oomwatch-fixture-${name}`).digest('hex');
@@ -64,9 +84,14 @@ const burstableUid = podUid('v2-burstable');
 const guaranteedUid = podUid('v2-guaranteed');
 const besteffortUid = podUid('v2-besteffort');
 
-/** Paths relative to the root; `null` marks a cgroup that is not a container (written with zero usage). */
+/**
+ * Paths relative to the root; `null` marks a cgroup that is not a container (written with zero usage).
+ * `captured` names the container of the capture (containers.json) in the same situation, whose files a
+ * container gets when the tree is made from a capture.
+ */
 const TREE = {
   [`docker/${cid('web')}`]: cgroup({
+    captured: 'running',
     anon: 22 * MiB,
     file: 6 * MiB,
     inactiveFile: 4 * MiB,
@@ -79,12 +104,14 @@ const TREE = {
   }),
   [`docker/${cid('web')}/sub`]: null,
   [`docker/${cid('batch')}`]: cgroup({
+    captured: 'unlimited',
     anon: 8 * MiB,
     file: 512 * 1024,
     inactiveFile: 512 * 1024,
     peak: 9 * MiB,
   }),
   [`docker/${cid('oom')}`]: cgroup({
+    captured: 'oomed',
     anon: 0,
     file: 4096,
     max: 32 * MiB,
@@ -94,6 +121,7 @@ const TREE = {
     pressure: [48210, 40100],
   }),
   [`system.slice/docker-${cid('api')}.scope`]: cgroup({
+    captured: 'running',
     anon: 15 * MiB,
     file: 3 * MiB,
     inactiveFile: 2 * MiB,
@@ -110,6 +138,7 @@ const TREE = {
   'init.scope': null,
   'user.slice/user-1000.slice/session-3.scope': null,
   [`user.slice/user-1000.slice/user@1000.service/user.slice/docker-${cid('rootless')}.scope`]: cgroup({
+    captured: 'running',
     anon: 5 * MiB,
     file: 1 * MiB,
     inactiveFile: 1 * MiB,
@@ -117,6 +146,7 @@ const TREE = {
     peak: 7 * MiB,
   }),
   [`user.slice/user-1000.slice/user@1000.service/user.slice/libpod-${cid('rootless-podman')}.scope`]: cgroup({
+    captured: 'victim',
     anon: 3 * MiB,
     file: 256 * 1024,
     peak: 4 * MiB,
@@ -124,6 +154,7 @@ const TREE = {
   [`user.slice/user-1000.slice/user@1000.service/user.slice/libpod-conmon-${cid('rootless-podman')}.scope`]:
     null,
   [`machine.slice/libpod-${cid('podman')}.scope`]: cgroup({
+    captured: 'oomed',
     anon: 7 * MiB,
     file: 2 * MiB,
     inactiveFile: 1 * MiB,
@@ -135,6 +166,7 @@ const TREE = {
   [`machine.slice/libpod-conmon-${cid('podman')}.scope`]: null,
   [`kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod${underscored(burstableUid)}.slice/cri-containerd-${cid('v2-k8s-app')}.scope`]:
     cgroup({
+      captured: 'group',
       anon: 30 * MiB,
       file: 2 * MiB,
       inactiveFile: 1 * MiB,
@@ -147,6 +179,7 @@ const TREE = {
       pressure: [20400, 15000],
     }),
   [`kubepods.slice/kubepods-pod${underscored(guaranteedUid)}.slice/crio-${cid('v2-crio')}.scope`]: cgroup({
+    captured: 'oomed',
     anon: 10 * MiB,
     file: 1 * MiB,
     max: 48 * MiB,
@@ -156,6 +189,7 @@ const TREE = {
   [`kubepods.slice/kubepods-pod${underscored(guaranteedUid)}.slice/crio-conmon-${cid('v2-crio')}.scope`]:
     null,
   [`kubepods/besteffort/pod${besteffortUid}/${cid('v2-besteffort')}`]: cgroup({
+    captured: 'podlimited',
     anon: 2 * MiB,
     file: 1 * MiB,
     inactiveFile: 1 * MiB,
@@ -301,10 +335,114 @@ function fromTemplate(files) {
   return outFiles;
 }
 
+// --- from a capture ------------------------------------------------------------------------------------
+
+/** The captured root whose cgroups sit above the containers (the other, global-oom/, holds one victim). */
+const CAPTURED_ROOT_TREE = 'layouts';
+/** Files where a new cgroup shows "max"; every other single-value file shows 0. */
+const UNLIMITED_BY_DEFAULT = new Set([
+  'memory.max',
+  'memory.high',
+  'memory.swap.max',
+  'memory.swap.high',
+  'memory.zswap.max',
+]);
+
+/** Every regular file of a captured cgroup directory, name -> bytes, as the kernel wrote them. */
+function filesOf(dir) {
+  const files = {};
+  for (const e of fs.readdirSync(dir, { withFileTypes: true }))
+    if (e.isFile()) files[e.name] = fs.readFileSync(path.join(dir, e.name));
+  return files;
+}
+
+/** containers.json of the capture: name -> directory of that container's files. */
+function capturedContainers() {
+  const list = JSON.parse(fs.readFileSync(path.join(captureRoot, 'containers.json'), 'utf8'));
+  return new Map(list.map((c) => [c.name, path.join(captureRoot, c.tree, c.cgroup)]));
+}
+
+/**
+ * A new, empty cgroup with the captured file set: the kernel's keys in its order with every value 0, no
+ * stall time, limits "max". Used only for cgroups the capture has nothing for; oomwatch never reads them.
+ */
+function emptyLike(capturedDir) {
+  const files = {};
+  for (const [name, bytes] of Object.entries(filesOf(capturedDir))) {
+    const text = bytes.toString('latin1');
+    if (name.startsWith('cgroup.')) files[name] = bytes;
+    else if (name.endsWith('.pressure')) files[name] = psi([0, 0]);
+    else if (/^[a-z_]+ \d+\n/.test(text)) files[name] = text.replace(/ \d+$/gm, ' 0');
+    else files[name] = UNLIMITED_BY_DEFAULT.has(name) ? 'max\n' : '0\n';
+  }
+  return files;
+}
+
+/** What a cgroup of the tree holds when the tree is made from a capture (see the header). */
+function capturedFiles(rel, spec, captured, empty) {
+  if (spec !== null) {
+    const dir = captured.get(spec.captured);
+    if (dir === undefined)
+      throw new Error(
+        `${rel}: the capture ${captureRoot} has no container named "${spec.captured}" in containers.json; ` +
+          'set its `captured` field to one that is there, or capture again with npm run fixtures:v2',
+      );
+    return filesOf(dir);
+  }
+  const same = path.join(captureRoot, CAPTURED_ROOT_TREE, rel);
+  return fs.existsSync(same) ? filesOf(same) : empty;
+}
+
+/** The directories under `dir` that have child cgroups. */
+function parentsUnder(dir) {
+  const subdirs = fs.readdirSync(dir, { withFileTypes: true }).filter((e) => e.isDirectory());
+  return subdirs.length === 0 ? [] : [dir, ...subdirs.flatMap((e) => parentsUnder(path.join(dir, e.name)))];
+}
+
+function writeFromCapture() {
+  const captured = capturedContainers();
+  const empty = emptyLike([...captured.values()][0]);
+  const root = path.join(captureRoot, CAPTURED_ROOT_TREE);
+  for (const [name, bytes] of Object.entries(filesOf(root))) fs.writeFileSync(path.join(out, name), bytes);
+  const sources = [];
+  for (const [rel, spec] of Object.entries(TREE)) {
+    const parts = rel.split('/');
+    for (let i = 1; i <= parts.length; i++) {
+      const sub = parts.slice(0, i).join('/');
+      const dir = path.join(out, sub);
+      if (fs.existsSync(dir) && i < parts.length) continue;
+      fs.mkdirSync(dir, { recursive: true });
+      const leaf = i === parts.length ? spec : null;
+      for (const [name, content] of Object.entries(capturedFiles(sub, leaf, captured, empty)))
+        fs.writeFileSync(path.join(dir, name), content);
+      if (leaf !== null) sources.push(`${sub} <- ${leaf.captured}`);
+    }
+  }
+  // A cgroup with children has memory enabled for them, as every parent in the capture has.
+  const delegation = fs.readFileSync(path.join(root, 'cgroup.subtree_control'));
+  for (const dir of parentsUnder(out).slice(1))
+    fs.writeFileSync(path.join(dir, 'cgroup.subtree_control'), delegation);
+  const from = path.relative(path.join(here, '..', '..'), path.resolve(captureRoot));
+  fs.writeFileSync(
+    path.join(out, 'GENERATED'),
+    `Written by test/cgroup/make-v2-tree.mjs from the capture ${from} (its CAPTURED says when and how).\n` +
+      "Files of the 6.1 kernel, verbatim: the root's, those of the cgroups above the containers that the\n" +
+      "capture has at the same path, and each container's from the captured container named below\n" +
+      '(containers.json). A cgroup the capture has nothing for holds the captured file set with the values\n' +
+      'of a new, empty cgroup; a cgroup with children delegates memory to them, as in the capture.\n' +
+      sources.map((l) => `  ${l}\n`).join(''),
+  );
+}
+
 const empty = cgroup({});
 
 fs.rmSync(out, { recursive: true, force: true });
 fs.mkdirSync(out, { recursive: true });
+if (captureRoot !== undefined) {
+  writeFromCapture();
+  console.log(`make-v2-tree: wrote ${out} from the capture ${captureRoot}`);
+  process.exit(0);
+}
 // The root: the controllers a v2 host enables, and the host-level files a root cgroup has (6.1 has no
 // memory.current or memory.max at the root).
 fs.writeFileSync(path.join(out, 'cgroup.controllers'), 'cpuset cpu io memory hugetlb pids rdma misc\n');

@@ -95,48 +95,66 @@ describe('CgroupReader on v1 (files copied from this machine)', () => {
   });
 });
 
-describe('CgroupReader on v2 (6.1 formats)', () => {
+describe('CgroupReader on v2 (files of the 6.1 kernel, captured in the VM)', () => {
   const layout = detectLayout(path.join(FIXTURES, 'v2'));
+  const eventKey = (dir: string, key: string): number =>
+    Number(
+      new RegExp(`^${key} (\\d+)$`, 'm').exec(
+        fs.readFileSync(path.join(dir, 'memory.events'), 'latin1'),
+      )?.[1],
+    );
 
   it('reads memory.events, memory.high, memory.swap.*, memory.peak and memory.oom.group', () => {
     const k8s = fs
       .readdirSync(path.join(layout.memoryRoot, 'kubepods.slice', 'kubepods-burstable.slice'))
       .find((d) => d.startsWith('kubepods-burstable-pod'));
     const rel = `/kubepods.slice/kubepods-burstable.slice/${k8s}/cri-containerd-${fixtureId('v2-k8s-app')}.scope`;
+    const d = path.join(layout.memoryRoot, rel);
     const { sample, errors } = new CgroupReader(layout, rel, new FdBudget(64)).read();
     expect(errors).toEqual([]);
+    // The captured "group" container: a 32 MiB limit without swap, memory.oom.group 1, one OOM that killed
+    // its three processes (the kernel counts the first victim twice in oom_kill).
+    expect(eventKey(d, 'oom_kill')).toBeGreaterThanOrEqual(3);
     expect(sample).toMatchObject({
-      limit: 64 * 1024 * 1024,
+      limit: 32 * 1024 * 1024,
       high: Infinity,
       reservation: 0,
       swapLimit: 0,
-      oomKills: 3,
+      oomKills: eventKey(d, 'oom_kill'),
       oomEvents: 1,
       oomGroupKills: 1,
       oomGroup: true,
-      limitHits: 9,
+      limitHits: eventKey(d, 'max'),
       highEvents: 0,
-      peak: 64 * 1024 * 1024,
+      peak: num(path.join(d, 'memory.peak')),
     });
     expect(sample.stat).toMatchObject({
-      rss: 30 * 1024 * 1024,
-      cache: 2 * 1024 * 1024,
-      inactiveFile: 1024 * 1024,
+      rss: statKey(d, 'anon'),
+      cache: statKey(d, 'file'),
+      inactiveFile: statKey(d, 'inactive_file'),
     });
   });
 
-  it('reads the throttling threshold and swap of the systemd-driver container', () => {
-    const { sample } = new CgroupReader(
-      layout,
-      `/system.slice/docker-${fixtureId('api')}.scope`,
-      new FdBudget(64),
-    ).read();
+  it('reads the throttling threshold, swap and memory.stat of the systemd-driver container', () => {
+    const rel = `/system.slice/docker-${fixtureId('api')}.scope`;
+    const d = path.join(layout.memoryRoot, rel);
+    const { sample } = new CgroupReader(layout, rel, new FdBudget(64)).read();
+    // The captured "running" container: memory.high 48 MiB, memory.swap.max 0 (the VM has no swap device).
+    expect(eventKey(d, 'high')).toBeGreaterThan(0);
     expect(sample).toMatchObject({
-      high: 120 * 1024 * 1024,
-      swap: 2 * 1024 * 1024,
-      swapLimit: 128 * 1024 * 1024,
-      highEvents: 14,
+      high: 48 * 1024 * 1024,
+      swap: 0,
+      swapLimit: 0,
+      highEvents: eventKey(d, 'high'),
     });
+    // Its page cache is mostly inactive: the working set leaves it out.
+    expect(statKey(d, 'inactive_file')).toBeGreaterThan(0);
+    expect(sample.stat).toMatchObject({
+      rss: statKey(d, 'anon'),
+      cache: statKey(d, 'file'),
+      inactiveFile: statKey(d, 'inactive_file'),
+    });
+    expect(sample.workingSet).toBe(num(path.join(d, 'memory.current')) - statKey(d, 'inactive_file'));
   });
 });
 
