@@ -135,8 +135,6 @@ function writeTree(runtime) {
     'cgroup.subtree_control',
     'memory.stat',
     'memory.pressure',
-    'cpu.pressure',
-    'io.pressure',
   ]) {
     fs.copyFileSync(path.join(templateRoot, f), path.join(root, f));
   }
