@@ -21,6 +21,7 @@ import {
   sleep,
   softFdLimit,
   startDaemon,
+  startScriptNodeFlags,
   until,
 } from './lib';
 
@@ -39,7 +40,8 @@ import {
  *   - the floor: bench/floor.c reading the same files (descriptors kept open, pread at offset 0), CPU
  *     from getrusage over as many cycles as oomwatch polled, median of three runs.
  * Nothing is asserted: it prints. Flags: --sizes 100,1000,5000 --trees v1,v2 --interval 100ms
- * --window SECONDS --scrapes N --node-arg FLAG (repeatable; passed to node before the oomwatch script).
+ * --window SECONDS --scrapes N --node-arg FLAG (repeatable; passed to node before the oomwatch script, after
+ * the flags of `npm start`) --bare-node (without the flags of `npm start`; put it before any --node-arg).
  */
 
 interface Options {
@@ -58,7 +60,7 @@ function parseArgs(argv: string[]): Options {
     interval: '100ms',
     windowS: 10,
     scrapes: 200,
-    nodeArgs: [],
+    nodeArgs: startScriptNodeFlags(),
   };
   for (let i = 0; i < argv.length; i++) {
     const [flag, inline] = (argv[i] as string).split(/=(.*)/s, 2) as [string, string | undefined];
@@ -85,6 +87,9 @@ function parseArgs(argv: string[]): Options {
         break;
       case '--node-arg':
         o.nodeArgs.push(value());
+        break;
+      case '--bare-node':
+        o.nodeArgs = [];
         break;
       default:
         throw new Error(`unknown flag ${flag}; see the comment at the top of bench/collector.ts`);

@@ -339,6 +339,20 @@ function filesFor(
 // ---------------------------------------------------------------------------------------------------------
 // The oomwatch process.
 
+/**
+ * The node flags `npm start` runs oomwatch with (package.json scripts.start, between "node" and the script),
+ * so the benchmarks measure the daemon as it is deployed. --node-arg adds to them; --bare-node drops them.
+ */
+export function startScriptNodeFlags(): string[] {
+  const pkg = JSON.parse(fs.readFileSync(path.join(REPO, 'package.json'), 'utf8')) as {
+    scripts?: Record<string, string>;
+  };
+  const words = (pkg.scripts?.['start'] ?? '').split(/\s+/);
+  const node = words.indexOf('node');
+  const script = words.findIndex((w) => w.endsWith('cli.js'));
+  return node >= 0 && script > node ? words.slice(node + 1, script) : [];
+}
+
 export interface Daemon {
   child: ChildProcess;
   pid: number;
