@@ -31,7 +31,10 @@ const LANDING = `<!doctype html>
 export function buildServer(deps: ServerDeps): FastifyInstance {
   const tls = deps.webConfig?.tls;
   // Scrapes every few seconds would drown the log: requests are not logged, errors are.
-  const common = { loggerInstance: deps.log, logController: new LogController({ disableRequestLogging: true }) };
+  const common = {
+    loggerInstance: deps.log,
+    logController: new LogController({ disableRequestLogging: true }),
+  };
   const app = (tls ? Fastify({ ...common, https: tls }) : Fastify(common)) as unknown as FastifyInstance;
 
   const headers = deps.webConfig?.headers ?? {};
@@ -44,7 +47,11 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     const url = req.url.split('?')[0];
     if (url === '/healthz' || url === '/readyz') return;
     if (!(await auth.check(req.headers.authorization))) {
-      await reply.code(401).header('WWW-Authenticate', 'Basic realm="oomwatch"').type('text/plain').send('Unauthorized\n');
+      await reply
+        .code(401)
+        .header('WWW-Authenticate', 'Basic realm="oomwatch"')
+        .type('text/plain')
+        .send('Unauthorized\n');
     }
   });
 
@@ -62,7 +69,10 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
 
   app.get('/readyz', async (_req, reply) => {
     if (deps.ready()) return reply.type('text/plain').send('ready\n');
-    return reply.code(503).type('text/plain').send('not ready: the first poll of the cgroup tree has not completed\n');
+    return reply
+      .code(503)
+      .type('text/plain')
+      .send('not ready: the first poll of the cgroup tree has not completed\n');
   });
 
   for (const route of deps.routes ?? []) route(app);

@@ -130,12 +130,7 @@ function writeTree(runtime) {
   const root = path.join(fixtures, `k8s-systemd-${runtime}`);
   fs.rmSync(root, { recursive: true, force: true });
   fs.mkdirSync(root, { recursive: true });
-  for (const f of [
-    'cgroup.controllers',
-    'cgroup.subtree_control',
-    'memory.stat',
-    'memory.pressure',
-  ]) {
+  for (const f of ['cgroup.controllers', 'cgroup.subtree_control', 'memory.stat', 'memory.pressure']) {
     fs.copyFileSync(path.join(templateRoot, f), path.join(root, f));
   }
   const scope = (id) => (runtime === 'crio' ? `crio-${id}.scope` : `cri-containerd-${id}.scope`);
