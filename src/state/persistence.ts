@@ -78,11 +78,11 @@ export class Persistence implements LedgerSink {
   /** At start: bring back containers gone within the grace period so their counters stay on /metrics. */
   restoreRecentlyGone(now: number, graceMs: number): void {
     for (const row of this.store.loadRecentContainers(now - graceMs)) {
-      // Containers present at the last save are restored when the first poll finds them again: marking them
-      // gone here would restart their cgroup counters and count their kills a second time.
-      if (row.gone_at_ms === null) continue;
       const entry = this.table.ensure(row.id, now);
-      this.table.markGone(entry, row.gone_at_ms);
+      // A container present at the last save stays present until the first poll says otherwise: marking it
+      // gone here would restart its cgroup counters and count its kills a second time. If it went away while
+      // oomwatch was down, that poll marks it gone and its counters stay for the grace period.
+      if (row.gone_at_ms !== null) this.table.markGone(entry, row.gone_at_ms);
     }
   }
 
