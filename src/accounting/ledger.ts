@@ -369,6 +369,15 @@ export class OomLedger {
       return;
     }
     if (repeat) return;
+    // A kill of this container already counted within the window, and already seen by Docker: this event is
+    // a late echo of the same situation (under load Docker's repeated events spread beyond the burst).
+    if (
+      this.findRecord(
+        entry.id,
+        (r) => r.repeatOf === undefined && Math.abs(r.timeMs - ev.timeMs) <= this.opts.matchWindowMs,
+      )
+    )
+      return;
     const anonIndex = this.anonymous.findIndex(
       (r) => Math.abs(r.timeMs - ev.timeMs) <= this.opts.matchWindowMs,
     );

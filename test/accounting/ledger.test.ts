@@ -453,6 +453,17 @@ describe('Docker oom events', () => {
     expect(h.table.get(B)?.dockerOomEvents).toBe(6);
   });
 
+  it('a Docker oom event arriving seconds after the kill it belongs to is not a second kill', () => {
+    const h = new Harness();
+    h.kmsg(`/docker/${B}`);
+    h.dockerOom(B);
+    h.advance(3000); // beyond the burst: a loaded host spreads Docker's repeated events
+    h.dockerOom(B);
+    h.advance(10_000);
+    expect(h.kills(B)).toBe(1);
+    expect(h.table.get(B)?.dockerOomEvents).toBe(2);
+  });
+
   it('a burst of Docker oom events claims one anonymous kernel record, not more', () => {
     const h = new Harness();
     h.kmsg(undefined);

@@ -130,7 +130,7 @@ describeIf(
       },
       30_000,
       'one kill on each of the 20 containers',
-    );
+    ).catch(() => undefined); // on a timeout the per-container assertions below say which container has what
     await sleep(6000);
     const s = await ow.scrape();
     for (const n of names) {
