@@ -5,13 +5,16 @@ import pino from 'pino';
 import { type DockerDie, DockerSource } from '../../src/sources/docker';
 import {
   DOCKER_SOCKET,
+  allocateShell,
   docker,
   ensureDockerd,
   ensureTestImage,
   runContainer,
   waitExit,
 } from '../helpers/docker';
-import { describeIf, isRoot } from '../helpers/prereq';
+import { type RunningOomwatch, eventually, startOomwatch } from '../helpers/daemon';
+import { describeIf, hasKmsg, hasV1MemoryCgroup, isRoot } from '../helpers/prereq';
+import { valueOf } from '../helpers/prom';
 
 /**
  * dockerd restarted under a running Docker source: `up` goes to false when the stream breaks and back to
@@ -39,7 +42,12 @@ async function waitFor(cond: () => boolean, ms: number, what: string): Promise<v
   }
 }
 
-describeIf(isRoot(), ensureDockerd())('Docker source across a dockerd restart', () => {
+describeIf(
+  isRoot(),
+  hasV1MemoryCgroup(),
+  hasKmsg(),
+  ensureDockerd(),
+)('Docker source across a dockerd restart', () => {
   const logs: Array<{ level: number; msg: string }> = [];
   const log = pino(
     { level: 'info' },
@@ -55,6 +63,10 @@ describeIf(isRoot(), ensureDockerd())('Docker source across a dockerd restart', 
   const upHistory: boolean[] = [];
   let source: DockerSource;
   let sampler: NodeJS.Timeout;
+  /** The whole daemon through the same restart, as a user sees it on /metrics. */
+  let ow: RunningOomwatch;
+  const daemonUp: number[] = [];
+  let scraper: NodeJS.Timeout;
 
   beforeAll(async () => {
     ensureTestImage();
@@ -69,10 +81,30 @@ describeIf(isRoot(), ensureDockerd())('Docker source across a dockerd restart', 
     sampler = setInterval(() => {
       if (upHistory[upHistory.length - 1] !== source.up) upHistory.push(source.up);
     }, 5);
+    ow = await startOomwatch({
+      args: ['--cgroup-root', '/sys/fs/cgroup', '--interval', '1', '--kmsg', '/dev/kmsg'],
+    });
+    await eventually(
+      async () =>
+        valueOf(await ow.scrape(), 'oomwatch_source_up', { source: 'docker' }) === 1 ? true : undefined,
+      15_000,
+      "the daemon's docker source up",
+    );
+    scraper = setInterval(() => {
+      void ow
+        .scrape()
+        .then((s) => {
+          const v = valueOf(s, 'oomwatch_source_up', { source: 'docker' });
+          if (v !== undefined && daemonUp[daemonUp.length - 1] !== v) daemonUp.push(v);
+        })
+        .catch(() => undefined);
+    }, 100);
   });
   afterAll(async () => {
     clearInterval(sampler);
+    clearInterval(scraper);
     await source?.stop();
+    await ow?.stop();
     // Never leave the shared machine without its dockerd.
     if (!ensureDockerd().ok) throw new Error('dockerd did not come back; see /tmp/oomwatch-test-dockerd.log');
   });
@@ -89,6 +121,8 @@ describeIf(isRoot(), ensureDockerd())('Docker source across a dockerd restart', 
     const restarted = ensureDockerd();
     expect(restarted).toEqual({ ok: true, why: '' });
     await waitFor(() => source.up, 30_000, 'source up to become true again');
+    // The sampler runs every 5 ms: note the state waitFor just saw, in case it has not yet.
+    if (upHistory[upHistory.length - 1] !== source.up) upHistory.push(source.up);
     expect(source.stats.reconnects).toBe(reconnectsBefore + 1);
     expect(upHistory.slice(-3)).toEqual([true, false, true]);
 
@@ -101,6 +135,38 @@ describeIf(isRoot(), ensureDockerd())('Docker source across a dockerd restart', 
       ]);
     } finally {
       await docker('rm', '-f', id);
+    }
+
+    // The daemon: oomwatch_source_up{source="docker"} went 0 then back to 1, and a kill after the restart is
+    // counted once, with the container's name.
+    await eventually(
+      async () => (daemonUp[daemonUp.length - 1] === 1 ? true : undefined),
+      30_000,
+      'the daemon back up',
+    );
+    expect(daemonUp.slice(-3)).toEqual([1, 0, 1]);
+    const name = `ow-drestart-oom-${process.pid}`;
+    const oom = await runContainer({
+      name,
+      args: ['--memory=32m', '--memory-swap=32m'],
+      cmd: allocateShell(100),
+    });
+    try {
+      expect(await waitExit(oom)).toBe(137);
+      await eventually(
+        async () =>
+          valueOf(await ow.scrape(), 'oomwatch_container_oom_kills_total', { name }) === 1 ? true : undefined,
+        15_000,
+        'the kill after the restart',
+      );
+      await new Promise((r) => setTimeout(r, 3000));
+      const s = await ow.scrape();
+      expect(valueOf(s, 'oomwatch_container_oom_kills_total', { name })).toBe(1);
+      expect(
+        valueOf(s, 'oomwatch_container_exits_total', { name, exit_code: '137', oom_killed: 'true' }),
+      ).toBe(1);
+    } finally {
+      await docker('rm', '-f', oom);
     }
 
     // One warning for the outage, naming the problem; one line when Docker is back.
