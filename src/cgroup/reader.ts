@@ -221,6 +221,7 @@ function applyPressure(s: MemorySample, text: string): Parsed<unknown> {
 /** Shares the process's descriptor allowance between all readers. */
 export class FdBudget {
   private used = 0;
+  private overflow = 0;
   constructor(readonly limit: number) {}
 
   /** The soft RLIMIT_NOFILE minus room for sockets, the state database and the runtime's own files. */
@@ -249,6 +250,15 @@ export class FdBudget {
   }
   get inUse(): number {
     return this.used;
+  }
+
+  /** Files read without a kept descriptor (opened, read and closed on every poll) because none was left. */
+  get overflowing(): number {
+    return this.overflow;
+  }
+  /** A reader reads one file without a kept descriptor from now on (+1), or no longer does (-1). */
+  noteOverflow(delta: 1 | -1): void {
+    this.overflow = Math.max(0, this.overflow + delta);
   }
 }
 
@@ -429,6 +439,7 @@ export class CgroupReader {
     if (fd === NOT_OPEN) {
       if (!this.budget.take()) {
         this.fds[i] = TRANSIENT;
+        this.budget.noteOverflow(1);
         return readTransient(this.pathOf(i));
       }
       try {
@@ -452,6 +463,7 @@ export class CgroupReader {
       }
       this.budget.give();
     }
+    if (fd === TRANSIENT) this.budget.noteOverflow(-1);
     this.fds[i] = NOT_OPEN;
   }
 
