@@ -118,6 +118,9 @@ describeIf(
     process.kill(pid as number, 'SIGTERM');
     await waitFor(() => !source.up, 30_000, 'source up to become false');
     await waitFor(() => !fs.existsSync(`/proc/${pid}`), 60_000, 'the old dockerd to exit');
+    // ensureDockerd() below blocks this process (it waits for the new dockerd synchronously), so the
+    // scraper cannot run during it: the daemon's 0 is seen here, while dockerd is certainly down.
+    await waitFor(() => daemonUp[daemonUp.length - 1] === 0, 15_000, "the daemon's docker source down");
     const restarted = ensureDockerd();
     expect(restarted).toEqual({ ok: true, why: '' });
     await waitFor(() => source.up, 30_000, 'source up to become true again');
