@@ -1,4 +1,4 @@
-import { type Parsed, ok, parseKeyedCounts } from './parse';
+import { type Parsed, ok, parseKeyedCounts, pickKeyedCountsInBytes } from './parse';
 
 /**
  * v2 memory.events (hierarchical; memory.events.local is this cgroup alone):
@@ -38,4 +38,25 @@ export function parseMemoryEvents(text: string): Parsed<MemoryEvents> {
     if (v !== undefined) out[field] = v;
   }
   return ok(out);
+}
+
+const KEY_BYTES = KEYS.map(([key]) => Buffer.from(key, 'latin1'));
+
+/**
+ * The same straight from the file's bytes when every line is "key count" (see pickKeyedCountsInBytes):
+ * memory.events is read for every container on every poll on cgroup v2, and a string of it per read was
+ * garbage for nothing. Undefined for anything else (a negative value among them), and parseMemoryEvents on
+ * the text decides. On every file it accepts, the result equals parseMemoryEvents's value.
+ */
+export function memoryEventsInBytes(bytes: Buffer, length: number): MemoryEvents | undefined {
+  const v = pickKeyedCountsInBytes(bytes, length, KEY_BYTES);
+  if (v === undefined) return undefined;
+  const out: MemoryEvents = {};
+  for (let i = 0; i < KEYS.length; i++) {
+    const value = v[i];
+    if (value === undefined) continue;
+    if (value < 0) return undefined;
+    out[(KEYS[i] as [string, keyof MemoryEvents])[1]] = value;
+  }
+  return out;
 }

@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { CgroupLayout } from './layout';
-import { parseMemoryEvents } from './memory-events';
+import { type MemoryEvents, memoryEventsInBytes, parseMemoryEvents } from './memory-events';
 import { memoryStatFigures, memoryStatFiguresInBytes, parseMemoryStat } from './memory-stat';
 import { type OomControl, oomControlInBytes, parseOomControl } from './oom-control';
 import { type Parsed, parseCount, parseLimit } from './parse';
@@ -175,16 +175,14 @@ const V2_FILES: FileSpec[] = [
     file: 'memory.events',
     root: 'memory',
     optional: false,
+    fromBytes: (s, bytes, length) => {
+      const e = memoryEventsInBytes(bytes, length);
+      if (e !== undefined) applyMemoryEvents(s, e);
+      return e !== undefined;
+    },
     apply: (s, text) => {
       const r = parseMemoryEvents(text);
-      if (r.ok) {
-        const e = r.value;
-        if (e.oomKill !== undefined) s.oomKills = e.oomKill;
-        if (e.max !== undefined) s.limitHits = e.max;
-        if (e.high !== undefined) s.highEvents = e.high;
-        if (e.oom !== undefined) s.oomEvents = e.oom;
-        if (e.oomGroupKill !== undefined) s.oomGroupKills = e.oomGroupKill;
-      }
+      if (r.ok) applyMemoryEvents(s, r.value);
       return r;
     },
   },
@@ -197,6 +195,12 @@ const V2_FILES: FileSpec[] = [
       if (r.ok) s.oomGroup = r.value !== 0;
       return r;
     },
+    integer: {
+      unit: 'count',
+      set: (s, value) => {
+        s.oomGroup = value !== 0;
+      },
+    },
   },
   { file: 'memory.pressure', root: 'pressure', optional: true, apply: applyPressure },
 ];
@@ -204,6 +208,14 @@ const V2_FILES: FileSpec[] = [
 /** The files read for each container, in read order, and the tree each lives in (memory or pressure). */
 export function filesReadPerContainer(version: 1 | 2): ReadonlyArray<{ file: string; root: Root }> {
   return (version === 1 ? V1_FILES : V2_FILES).map(({ file, root }) => ({ file, root }));
+}
+
+function applyMemoryEvents(s: MemorySample, e: MemoryEvents): void {
+  if (e.oomKill !== undefined) s.oomKills = e.oomKill;
+  if (e.max !== undefined) s.limitHits = e.max;
+  if (e.high !== undefined) s.highEvents = e.high;
+  if (e.oom !== undefined) s.oomEvents = e.oom;
+  if (e.oomGroupKill !== undefined) s.oomGroupKills = e.oomGroupKill;
 }
 
 function applyOomControl(s: MemorySample, oc: OomControl): void {

@@ -35,6 +35,9 @@ export class MemoryEventsWatch implements Source {
   private watcher: FSWatcher | undefined;
   /** Watched file -> container id. */
   private readonly watched = new Map<string, string>();
+  /** Container id -> its watched file, and the sync that last wanted it. */
+  private readonly byId = new Map<string, { cgroupPath: string; file: string; generation: number }>();
+  private generation = 0;
   private failed = false;
   private readonly trailing = new Map<string, NodeJS.Timeout>();
 
@@ -80,19 +83,32 @@ export class MemoryEventsWatch implements Source {
   /** After each poll: watch the memory.events of new containers, stop watching those that are gone. */
   sync(): void {
     if (!this.watcher) return;
-    const wanted = new Map<string, string>();
+    // Runs after every poll over every container: the file name of each is made once, not per poll.
+    const generation = ++this.generation;
+    const add: string[] = [];
+    const remove: string[] = [];
     for (const e of this.table.values()) {
       if (!e.present || !e.path || e.sandbox) continue;
-      wanted.set(path.join(this.layout.memoryRoot, e.path.cgroupPath, 'memory.events'), e.id);
+      let w = this.byId.get(e.id);
+      if (w === undefined || w.cgroupPath !== e.path.cgroupPath) {
+        if (w !== undefined) {
+          this.watched.delete(w.file);
+          remove.push(w.file);
+        }
+        const file = path.join(this.layout.memoryRoot, e.path.cgroupPath, 'memory.events');
+        w = { cgroupPath: e.path.cgroupPath, file, generation };
+        this.byId.set(e.id, w);
+      }
+      w.generation = generation;
+      if (!this.watched.has(w.file)) add.push(w.file);
+      this.watched.set(w.file, e.id);
     }
-    const add: string[] = [];
-    for (const [file, id] of wanted) {
-      if (!this.watched.has(file)) add.push(file);
-      this.watched.set(file, id);
+    for (const [id, w] of this.byId) {
+      if (w.generation === generation) continue;
+      this.byId.delete(id);
+      this.watched.delete(w.file);
+      remove.push(w.file);
     }
-    const remove: string[] = [];
-    for (const file of this.watched.keys()) if (!wanted.has(file)) remove.push(file);
-    for (const file of remove) this.watched.delete(file);
     if (add.length > 0) this.watcher.add(add);
     if (remove.length > 0) this.watcher.unwatch(remove);
   }
@@ -147,6 +163,7 @@ export class MemoryEventsWatch implements Source {
     for (const t of this.trailing.values()) clearTimeout(t);
     this.trailing.clear();
     this.watched.clear();
+    this.byId.clear();
     await w?.close();
   }
 }

@@ -3,6 +3,17 @@ import { type KillRecord, type LedgerSink, toStoredEvent } from '../accounting/l
 import type { ContainerEntry, ContainerLabels, ContainerTable } from './containers';
 import type { StateStore, StoredOomEvent } from './store';
 
+/** A container's maxima over one hour. */
+interface Peak {
+  hourMs: number;
+  usage: number;
+  workingSet: number;
+  limit?: number;
+  swap: number;
+  /** Grew since it was last written. */
+  dirty: boolean;
+}
+
 /**
  * Glue between the live state and the SQLite store: restores a container's counters when it is first seen
  * (so they continue after a restart and never go backwards), writes kills and exits as they happen, and
@@ -14,11 +25,10 @@ export class Persistence implements LedgerSink {
   private scopesDirty = false;
   private flushTimer: NodeJS.Timeout | undefined;
   readonly recentEvents: StoredOomEvent[] = [];
-  /** Hourly peaks per container: hour start -> maxima, written at each flush. */
-  private readonly peaks = new Map<
-    string,
-    { hourMs: number; usage: number; workingSet: number; limit?: number; swap: number; dirty: boolean }
-  >();
+  /** This hour's peaks per container, written at each flush when they grew. */
+  private readonly peaks = new Map<string, Peak>();
+  /** Peaks of hours that ended with a growth not yet written. */
+  private closedPeaks: Array<{ entry: ContainerEntry; peak: Peak }> = [];
   scopesSource: (() => Record<string, number>) | undefined;
 
   constructor(
@@ -125,7 +135,7 @@ export class Persistence implements LedgerSink {
       if (!s || s.usage === undefined || e.sandbox) continue;
       let p = this.peaks.get(e.id);
       if (!p || p.hourMs !== hourMs) {
-        if (p?.dirty) this.writePeak(e, p); // close the previous hour
+        if (p?.dirty) this.closedPeaks.push({ entry: e, peak: p }); // the previous hour, written at the next flush
         p = { hourMs, usage: 0, workingSet: 0, swap: 0, dirty: false };
         this.peaks.set(e.id, p);
       }
@@ -140,21 +150,40 @@ export class Persistence implements LedgerSink {
     }
   }
 
-  private writePeak(
-    e: ContainerEntry,
-    p: { hourMs: number; usage: number; workingSet: number; limit?: number; swap: number; dirty: boolean },
-  ): void {
+  /**
+   * Every peak that grew since it was last written, in one transaction: on a busy host most containers'
+   * peaks creep up between polls, and a transaction per container was a WAL commit per container per poll.
+   */
+  private writePeaks(): void {
+    const due = [...this.closedPeaks];
+    for (const [id, peak] of this.peaks) {
+      const entry = this.table.get(id);
+      if (!entry) {
+        this.peaks.delete(id);
+        continue;
+      }
+      if (peak.dirty) due.push({ entry, peak });
+    }
+    if (due.length === 0) return;
     const ok = this.store.write('peak history', (db) => {
-      db.prepare(
+      const upsert = db.prepare(
         `INSERT INTO peaks (container_id, hour_ms, labels, usage_peak_bytes, working_set_peak_bytes, limit_bytes, swap_peak_bytes)
          VALUES (?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT (container_id, hour_ms) DO UPDATE SET labels = excluded.labels,
            usage_peak_bytes = MAX(usage_peak_bytes, excluded.usage_peak_bytes),
            working_set_peak_bytes = MAX(working_set_peak_bytes, excluded.working_set_peak_bytes),
            limit_bytes = excluded.limit_bytes, swap_peak_bytes = MAX(swap_peak_bytes, excluded.swap_peak_bytes)`,
-      ).run(e.id, p.hourMs, JSON.stringify(e.labels), p.usage, p.workingSet, p.limit ?? null, p.swap);
+      );
+      for (const { entry: e, peak: p } of due)
+        upsert.run(e.id, p.hourMs, JSON.stringify(e.labels), p.usage, p.workingSet, p.limit ?? null, p.swap);
     });
-    if (ok) p.dirty = false;
+    if (ok) {
+      for (const { peak } of due) peak.dirty = false;
+      this.closedPeaks = [];
+    } else {
+      // The ended hours are kept for the next flush; the current ones are collected from `peaks` again.
+      this.closedPeaks = due.filter(({ entry, peak }) => this.peaks.get(entry.id) !== peak);
+    }
   }
 
   /** Write every changed counter. Failures are logged by the store and retried at the next flush. */
@@ -170,14 +199,7 @@ export class Persistence implements LedgerSink {
     if (this.scopesDirty && this.scopesSource) {
       if (this.store.saveScopes(this.scopesSource())) this.scopesDirty = false;
     }
-    for (const [id, p] of this.peaks) {
-      const e = this.table.get(id);
-      if (!e) {
-        this.peaks.delete(id);
-        continue;
-      }
-      if (p.dirty) this.writePeak(e, p);
-    }
+    this.writePeaks();
   }
 
   private lastFullWriteMs = 0;

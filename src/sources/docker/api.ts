@@ -1,4 +1,4 @@
-import Docker from 'dockerode';
+import type Docker from 'dockerode';
 
 /**
  * The only Docker Engine API calls oomwatch makes, all read-only: ping, version, container list,
@@ -23,34 +23,43 @@ export interface ReadOnlyDockerApi {
 
 /** The read-only API over a Docker Engine unix socket, through dockerode. */
 export function dockerodeApi(socketPath: string): ReadOnlyDockerApi {
+  // dockerode is loaded on the first call, not at startup: it loads gRPC, protobuf and ssh2 with it (for
+  // BuildKit sessions and ssh:// hosts, which oomwatch never uses), about 8 MB resident, so a daemon run
+  // with --docker-socket none does not carry them.
   // socketPath is always given, so dockerode never falls back to DOCKER_HOST from the environment.
   // No client-wide timeout: dockerode would apply it to the event stream, which is idle for hours.
-  const docker = new Docker({ socketPath });
+  let client: Promise<Docker> | undefined;
+  const docker = (): Promise<Docker> =>
+    (client ??= import('dockerode').then(({ default: Dockerode }) => new Dockerode({ socketPath })));
   return {
     async ping(signal) {
+      const d = await docker();
       // The typings omit the options argument dockerode takes on every call (abortSignal among them).
-      const ping = docker.ping as (opts: { abortSignal: AbortSignal }) => Promise<unknown>;
-      await ping.call(docker, { abortSignal: signal });
+      const ping = d.ping as (opts: { abortSignal: AbortSignal }) => Promise<unknown>;
+      await ping.call(d, { abortSignal: signal });
     },
     async version(signal) {
-      const version = docker.version as (opts: { abortSignal: AbortSignal }) => Promise<unknown>;
-      return (await version.call(docker, { abortSignal: signal })) as {
+      const d = await docker();
+      const version = d.version as (opts: { abortSignal: AbortSignal }) => Promise<unknown>;
+      return (await version.call(d, { abortSignal: signal })) as {
         Version?: string;
         ApiVersion?: string;
       };
     },
     async listContainers(signal) {
-      return (await docker.listContainers({ all: true, abortSignal: signal })) as unknown[];
+      return (await (await docker()).listContainers({ all: true, abortSignal: signal })) as unknown[];
     },
     async inspectContainer(id, signal) {
-      return (await docker
+      return (await (
+        await docker()
+      )
         .getContainer(id)
         .inspect({ abortSignal: signal } as Docker.ContainerInspectOptions)) as unknown;
     },
     async containerEvents(since, signal) {
       const opts: Record<string, unknown> = { filters: { type: ['container'] }, abortSignal: signal };
       if (since !== undefined) opts['since'] = since;
-      return docker.getEvents(opts as Docker.GetEventsOptions);
+      return (await docker()).getEvents(opts as Docker.GetEventsOptions);
     },
   };
 }
