@@ -91,5 +91,7 @@ VOLUME /var/lib/oomwatch
 EXPOSE 9797
 STOPSIGNAL SIGTERM
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 CMD ["node", "/app/healthcheck.js"]
-ENTRYPOINT ["node", "/app/dist/cli.js"]
+# The node flags of npm start (a 2 MB young generation, one V8 background thread, V8 tuned for size): about
+# 35 MB less resident memory with 1000 containers at no measurable CPU cost (README, "Benchmarks").
+ENTRYPOINT ["node", "--max-semi-space-size=2", "--v8-pool-size=1", "--optimize-for-size", "/app/dist/cli.js"]
 CMD ["serve", "--listen", "0.0.0.0:9797", "--cgroup-root", "/host/sys/fs/cgroup", "--proc-root", "/host/proc", "--docker-socket", "/var/run/docker.sock", "--kmsg", "/dev/kmsg", "--state-dir", "/var/lib/oomwatch"]
