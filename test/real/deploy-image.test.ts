@@ -190,8 +190,7 @@ describeIf(
     );
     expect(cmdline.trim()).toBe(
       [
-        'node',
-        '/app/dist/cli.js',
+        ...readDockerfile().entrypoint,
         ...readDockerfile().cmd.map((a) => (a === '0.0.0.0:9797' ? new URL(sidecar.url).host : a)),
       ].join(' '),
     );
