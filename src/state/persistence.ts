@@ -3,6 +3,9 @@ import { type KillRecord, type LedgerSink, toStoredEvent } from '../accounting/l
 import type { ContainerEntry, ContainerLabels, ContainerTable } from './containers';
 import type { StateStore, StoredOomEvent } from './store';
 
+/** Ended hours of peak history held in memory while the database cannot be written. */
+const MAX_UNWRITTEN_HOURS = 10_000;
+
 /** A container's maxima over one hour. */
 interface Peak {
   hourMs: number;
@@ -181,8 +184,11 @@ export class Persistence implements LedgerSink {
       for (const { peak } of due) peak.dirty = false;
       this.closedPeaks = [];
     } else {
-      // The ended hours are kept for the next flush; the current ones are collected from `peaks` again.
-      this.closedPeaks = due.filter(({ entry, peak }) => this.peaks.get(entry.id) !== peak);
+      // The ended hours are kept for the next flush (the newest MAX_UNWRITTEN_HOURS of them, so a disk full
+      // for days does not grow memory); the current ones are collected from `peaks` again.
+      this.closedPeaks = due
+        .filter(({ entry, peak }) => this.peaks.get(entry.id) !== peak)
+        .slice(-MAX_UNWRITTEN_HOURS);
     }
   }
 
