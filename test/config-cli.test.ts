@@ -3,7 +3,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { serveFlags } from '../src/config';
 import { envName } from '../src/flags';
-import { freePort, isListening, runCli } from './server/run-cli';
+import { runCli } from './cli/run';
+import { freePort, isListening } from './helpers/net';
 
 /**
  * The real oomwatch binary (dist/cli.js) with good and bad command lines: --help documents every flag, and

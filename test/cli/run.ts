@@ -49,7 +49,8 @@ export function runCli(
         ),
       );
     }, opts.timeoutMs ?? 30_000);
-    child.on('exit', (code) => {
+    // 'close', not 'exit': the process can exit before its stdout and stderr are read to the end.
+    child.on('close', (code) => {
       clearTimeout(timer);
       resolve({ code, stdout, stderr });
     });

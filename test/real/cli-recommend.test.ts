@@ -1,6 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { parse as parseYaml, stringify } from 'yaml';
@@ -16,6 +15,7 @@ import {
 import { type RunningOomwatch, eventually, startOomwatch } from '../helpers/daemon';
 import { ensureDockerd, ensureTestImage } from '../helpers/docker';
 import { describeIf, hasCommand, hasV1MemoryCgroup, isRoot } from '../helpers/prereq';
+import { freePort } from '../helpers/net';
 
 /**
  * `oomwatch recommend` for real containers: one that holds exactly 48 MiB under a 512 MiB limit (the
@@ -42,16 +42,6 @@ interface Proposal {
 }
 interface Output {
   containers: Proposal[];
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const srv = net.createServer();
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as net.AddressInfo).port;
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 describeIf(

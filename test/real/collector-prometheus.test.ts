@@ -4,7 +4,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { type RunningOomwatch, eventually, startOomwatch } from '../helpers/daemon';
 import { describeIf, hasCommand } from '../helpers/prereq';
-import { freePort } from '../server/run-cli';
+import { freePort } from '../helpers/net';
 
 /**
  * A real Prometheus (Debian's prometheus package) scraping oomwatch on the hybrid fixture tree. Prometheus

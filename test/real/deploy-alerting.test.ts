@@ -1,7 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
-import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { stringify } from 'yaml';
@@ -20,6 +19,7 @@ import { describeIf, hasCommand, isRoot } from '../helpers/prereq';
 import { dashboardQueries, expandVariables, readDashboard } from '../deploy/dashboard';
 import { SCRAPE_SERIES, addFamily, allExportedMetricNames } from '../deploy/exported-families';
 import { selectedMetrics } from '../deploy/promql';
+import { freePort } from '../helpers/net';
 
 /**
  * End to end with the real thing: oomwatch (the built binary) on this host, scraped by a real
@@ -38,17 +38,6 @@ import { selectedMetrics } from '../deploy/promql';
 const ROOT = path.join(__dirname, '..', '..');
 const RULES = path.join(ROOT, 'deploy', 'prometheus', 'rules.yml');
 const VICTIM = `oomwatch-e2e-victim-${randomHex(8)}`;
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as net.AddressInfo).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 interface Webhook {
   receivedAt: number;

@@ -1,5 +1,4 @@
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as path from 'node:path';
 import { randomHex } from '../helpers/cgroup-v1';
 import { eventually } from '../helpers/daemon';
@@ -16,6 +15,7 @@ import { buildOomwatchImage, hasDebootstrap } from '../helpers/image';
 import { describeIf, isRoot } from '../helpers/prereq';
 import { type PromSample, parseExposition, valueOf } from '../helpers/prom';
 import { readDockerfile } from '../deploy/dockerfile';
+import { freePort } from '../helpers/net';
 
 /**
  * The image, built by the suite from the repository's Dockerfile on local base images, run the way
@@ -64,17 +64,6 @@ function documentedRunFlags(): string[] {
     out.push(a);
   }
   return out;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as net.AddressInfo).port;
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 interface Sidecar {

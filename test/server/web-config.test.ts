@@ -6,7 +6,8 @@ import * as path from 'node:path';
 import bcrypt from 'bcryptjs';
 import { type RunningOomwatch, startOomwatch } from '../helpers/daemon';
 import { describeIf, hasCommand } from '../helpers/prereq';
-import { freePort, isListening, runCli } from './run-cli';
+import { runCli } from '../cli/run';
+import { freePort, isListening } from '../helpers/net';
 
 /**
  * --web-config, the Prometheus exporter-toolkit file, end to end: a CA and a server certificate made here
