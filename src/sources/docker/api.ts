@@ -30,7 +30,13 @@ export function dockerodeApi(socketPath: string): ReadOnlyDockerApi {
   // No client-wide timeout: dockerode would apply it to the event stream, which is idle for hours.
   let client: Promise<Docker> | undefined;
   const docker = (): Promise<Docker> =>
-    (client ??= import('dockerode').then(({ default: Dockerode }) => new Dockerode({ socketPath })));
+    (client ??= import('dockerode').then(
+      ({ default: Dockerode }) => new Dockerode({ socketPath }),
+      (err: unknown) => {
+        client = undefined; // a failed load is tried again at the source's next reconnect
+        throw err;
+      },
+    ));
   return {
     async ping(signal) {
       const d = await docker();
