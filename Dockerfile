@@ -2,10 +2,10 @@
 #
 #   docker build -t oomwatch .
 #
-# BUILDER_IMAGE and BASE_IMAGE are any Debian bookworm image with Node.js 24 installed under /usr/local
-# (the official node images are); the builder also needs python3, make and g++, because better-sqlite3
-# is compiled here against the exact Node.js of the runtime image. The test suite builds both bases
-# locally (test/helpers/image.ts) and this file unchanged.
+# BUILDER_IMAGE and BASE_IMAGE are any Debian bookworm image with Node.js 24 (or 22.12+) installed under
+# /usr/local, as the official node images are. Nothing is compiled: better-sqlite3 13 ships its addon built
+# for Node-API, which loads on every Node.js release from 22 on. The test suite builds both bases locally
+# (test/helpers/image.ts) and this file unchanged.
 #
 # Run it next to the containers it watches (least privilege that works; see below):
 #
@@ -52,22 +52,12 @@
 # writes its state and exits 0 within 10 s, well inside docker stop's default grace period. It starts no
 # child processes, so it needs no init to reap them.
 
-# Node.js 24.18, not a later 24.x: from 24.19.0 the node::ObjectWrap header registers an environment
-# cleanup hook, and better-sqlite3 12 (the last line that runs on Node.js 20, which oomwatch supports)
-# compiled against it aborts the process when a garbage-collected statement is finalized outside a
-# JavaScript context ("Assertion failed: (env) != nullptr" in RemoveEnvironmentCleanupHook, from
-# Statement::~Statement). oomwatch on Node.js 24.21 died that way within two seconds of starting, every
-# time (test/real/deploy-image.test.ts); on 24.18.1 it runs. Move on once better-sqlite3 13 (Node-API,
-# Node.js 22+) can be used, or once no statement is ever left to the garbage collector.
-ARG BUILDER_IMAGE=node:24.18.1-bookworm
-ARG BASE_IMAGE=node:24.18.1-bookworm-slim
+# Node.js 24 LTS, the release in .node-version (the suite tests that release and checks these defaults name it).
+ARG BUILDER_IMAGE=node:24.22.3-bookworm
+ARG BASE_IMAGE=node:24.22.3-bookworm-slim
 
 FROM ${BUILDER_IMAGE} AS build
-# node-gyp builds better-sqlite3 against this image's own Node.js headers: no download of headers or of a
-# prebuilt binary, so the module always matches the Node.js it runs on.
-ENV npm_config_nodedir=/usr/local \
-    npm_config_build_from_source=true \
-    npm_config_update_notifier=false
+ENV npm_config_update_notifier=false
 WORKDIR /src
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund

@@ -13,6 +13,7 @@ export default tseslint.config(
         __dirname: 'readonly',
         require: 'readonly',
         module: 'writable',
+        setTimeout: 'readonly',
       },
     },
     rules: {

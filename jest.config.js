@@ -15,7 +15,7 @@ const common = {
     '^.+\\.js$': ['ts-jest', { tsconfig: { allowJs: true, module: 'commonjs', isolatedModules: true } }],
   },
   // So do @kubernetes/client-node 1.x and the ES-module-only packages it loads (openid-client,
-  // oauth4webapi, jose); outside jest, Node 20.19+ loads them with require() directly.
+  // oauth4webapi, jose); outside jest, Node 22.12+ loads them with require() directly.
   transformIgnorePatterns: [
     '/node_modules/(?!(chokidar|readdirp|@kubernetes/client-node|openid-client|oauth4webapi|jose)/)',
   ],

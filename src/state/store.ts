@@ -91,17 +91,10 @@ CREATE TABLE IF NOT EXISTS peaks (
 `;
 
 /**
- * Every statement a database compiles is kept for the life of the process, compiled once per SQL text.
- *
- * Why: better-sqlite3 12 on Node.js 24.19 and later aborts the process (`Assertion failed: (env) != nullptr`
- * in Statement's destructor) when a statement object is garbage-collected, and the state store's SQL is a
- * small fixed set, so keeping each compiled statement also saves recompiling it on every write. Statements
- * of a closed database stay referenced too (they are few: one database per process, reopened only after a
- * corrupt file was set aside).
+ * The state store's SQL is a small fixed set: each text is compiled once per database and reused, rather than
+ * recompiled on every write (a flush runs the same few statements for hundreds of containers).
  */
-const keptStatements: Database.Statement[] = [];
-
-function keepStatements(db: Database.Database): Database.Database {
+function compileOnce(db: Database.Database): Database.Database {
   const compile = db.prepare.bind(db);
   const cache = new Map<string, Database.Statement>();
   db.prepare = ((sql: string) => {
@@ -109,7 +102,6 @@ function keepStatements(db: Database.Database): Database.Database {
     if (stmt === undefined) {
       stmt = compile(sql);
       cache.set(sql, stmt);
-      keptStatements.push(stmt);
     }
     return stmt;
   }) as Database.Database['prepare'];
@@ -209,7 +201,7 @@ export class StateStore implements Source {
 
   open(): void {
     if (this.opts.readonly) {
-      this.db = keepStatements(new Database(this.file, { readonly: true, fileMustExist: true }));
+      this.db = compileOnce(new Database(this.file, { readonly: true, fileMustExist: true }));
       return;
     }
     try {
@@ -265,8 +257,7 @@ export class StateStore implements Source {
 
   private tryOpen(): { kind: 'corrupt' | 'unsupported'; reason: string } | undefined {
     try {
-      this.db = keepStatements(new Database(this.file));
-      // Pragmas through exec and prepare, not db.pragma, which compiles a throwaway statement: see keepStatements.
+      this.db = compileOnce(new Database(this.file));
       this.db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 2000;');
       const check = this.db.prepare('PRAGMA quick_check').pluck().get() as string;
       if (check !== 'ok') return { kind: 'corrupt', reason: `quick_check: ${check}` };

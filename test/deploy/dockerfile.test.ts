@@ -1,6 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { NODE_VERSION } from '../helpers/image';
+import { shippedNodeVersion } from '../helpers/node-dist';
 import { flagPairs, parseDockerfile, readDockerfile } from './dockerfile';
 
 describe('parseDockerfile', () => {
@@ -66,10 +67,9 @@ describe('the Dockerfile', () => {
     const text = fs.readFileSync(path.join(__dirname, '..', '..', 'Dockerfile'), 'utf8');
     expect(text).toContain(`ARG BUILDER_IMAGE=node:${NODE_VERSION}-bookworm\n`);
     expect(text).toContain(`ARG BASE_IMAGE=node:${NODE_VERSION}-bookworm-slim\n`);
-    // 24.19 and later abort better-sqlite3 12 on statement finalization; see the Dockerfile
-    const [major, minor] = NODE_VERSION.split('.').map(Number) as [number, number];
-    expect(major).toBe(24);
-    expect(minor).toBeLessThan(19);
+    // Node.js 24 LTS: the release .node-version names, which CI and the VM guest run too.
+    expect(NODE_VERSION).toBe(shippedNodeVersion());
+    expect(NODE_VERSION.split('.')[0]).toBe('24');
   });
 
   it('runs oomwatch itself as PID 1 (node, no npm and no shell in between) with a HEALTHCHECK that needs no curl', () => {

