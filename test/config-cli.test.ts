@@ -3,15 +3,16 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { serveFlags } from '../src/config';
 import { envName } from '../src/flags';
-import { runCli } from './cli/run';
+import { runCli } from './helpers/cli';
 import { freePort, isListening } from './helpers/net';
+import { FIXTURES } from './helpers/paths';
 
 /**
  * The real oomwatch binary (dist/cli.js) with good and bad command lines: --help documents every flag, and
  * every mistake ends the process with exit code 2 and one message on stderr that names the problem and the
  * fix, before anything listens.
  */
-const V1 = path.join(__dirname, 'fixtures', 'cgroup', 'v1');
+const V1 = path.join(FIXTURES, 'cgroup', 'v1');
 let stateDir: string;
 beforeAll(() => {
   stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'oomwatch-config-cli-'));

@@ -1,13 +1,14 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { serveFlags } from '../src/config';
-import { exportedMetricNames, exportedSelfMetricNames } from './deploy/exported-families';
+import { exportedMetricNames, exportedSelfMetricNames } from './helpers/exported-families';
+import { REPO } from './helpers/paths';
 
 /**
  * The README is the front door: its flags table and metrics table must name every flag and every metric
  * family oomwatch has, so the documentation cannot fall behind the code.
  */
-const README = fs.readFileSync(path.join(__dirname, '..', 'README.md'), 'utf8');
+const README = fs.readFileSync(path.join(REPO, 'README.md'), 'utf8');
 
 describe('README', () => {
   it('shows the two commands of a fresh clone', () => {

@@ -3,7 +3,7 @@ import type { KernelOomKill } from '../accounting/observations';
 import { containerFromCgroupPath, shortId } from '../cgroup/container-path';
 import { OomwatchError } from '../errors';
 import { silentLogger } from '../log';
-import { KmsgSource } from '../sources/kmsg';
+import { KmsgSource } from '../sources/kmsg/source';
 import type { ContainerLabels } from '../state/containers';
 import type { StoredOomEvent } from '../state/store';
 

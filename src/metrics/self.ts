@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import * as client from 'prom-client';
-import type { Source } from '../sources/source';
+import type { Source } from '../source';
 import { type ExpositionWriter, type FamilyType, renderLabels } from './exposition';
 import { VERSION, REVISION } from '../version';
 

@@ -6,7 +6,7 @@ import type { CgroupLayout } from '../cgroup/layout';
 import { parseMemoryEvents } from '../cgroup/memory-events';
 import type { MemorySample } from '../cgroup/sample';
 import type { ContainerEntry, ContainerTable } from '../state/containers';
-import type { Source } from './source';
+import type { Source } from '../source';
 
 /**
  * Immediacy on cgroup v2: the kernel raises a file-modified event on memory.events when a counter in it

@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Logger } from 'pino';
 import { type Parsed, fail, parseCount, quote } from '../cgroup/parse';
-import type { Source } from './source';
+import type { Source } from '../source';
 
 /**
  * /proc/vmstat, one `name value` pair a line:

@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import Database from 'better-sqlite3';
 import type { Logger } from 'pino';
-import type { Source } from '../sources/source';
+import type { Source } from '../source';
 import type { ContainerEntry, ContainerLabels } from './containers';
 
 /**

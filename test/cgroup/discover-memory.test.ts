@@ -2,12 +2,13 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { DiscoveryMemory, discoverContainers } from '../../src/cgroup/discover';
+import { FIXTURES as ALL_FIXTURES } from '../helpers/paths';
 
 /**
  * The poller keeps a DiscoveryMemory so that a host that does not change has its paths parsed once. What
  * discovery finds must not depend on it: same containers, same order, and a change on disk seen at once.
  */
-const FIXTURES = path.join(__dirname, '..', 'fixtures', 'cgroup');
+const FIXTURES = path.join(ALL_FIXTURES, 'cgroup');
 const ID = (n: number): string => n.toString(16).padStart(64, 'a');
 
 const asList = (found: Map<string, { cgroupPath: string }>): Array<[string, string]> =>

@@ -3,13 +3,14 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { containerFromCgroupPath } from '../../src/cgroup/container-path';
 import { discoverContainers } from '../../src/cgroup/discover';
-import { fixtureId, fixturePodUid } from './fixture-ids';
+import { fixtureId, fixturePodUid } from '../helpers/fixture-ids';
+import { FIXTURES as ALL_FIXTURES } from '../helpers/paths';
 
 /**
  * Discovery walks a real directory tree: the fixture trees (v1 copied from this machine's kernel, v2 in the
  * 6.1 formats), throwaway trees for the edge cases, and this machine's own /sys/fs/cgroup/memory.
  */
-const FIXTURES = path.join(__dirname, '..', 'fixtures', 'cgroup');
+const FIXTURES = path.join(ALL_FIXTURES, 'cgroup');
 const u = (uid: string): string => uid.replace(/-/g, '_');
 
 describe('discoverContainers on the v1 fixture tree', () => {

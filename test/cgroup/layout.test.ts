@@ -2,8 +2,9 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { CgroupLayoutError, detectLayout } from '../../src/cgroup/layout';
+import { FIXTURES as ALL_FIXTURES } from '../helpers/paths';
 
-const FIXTURES = path.join(__dirname, '..', 'fixtures', 'cgroup');
+const FIXTURES = path.join(ALL_FIXTURES, 'cgroup');
 
 describe('detectLayout', () => {
   it.each([

@@ -1,6 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { memoryStatFigures, memoryStatFiguresInBytes, parseMemoryStat } from '../../src/cgroup/memory-stat';
+import { FIXTURES as ALL_FIXTURES } from '../helpers/paths';
 
 /**
  * The reader takes memory.stat straight from its bytes when the file is well formed and parses the text
@@ -8,7 +9,7 @@ import { memoryStatFigures, memoryStatFiguresInBytes, parseMemoryStat } from '..
  * kernels) the byte path must answer, and answer what the text parser does; on odd files it may step aside
  * (undefined) but never answer differently.
  */
-const FIXTURES = path.join(__dirname, '..', 'fixtures', 'cgroup');
+const FIXTURES = path.join(ALL_FIXTURES, 'cgroup');
 
 function statFiles(dir: string): string[] {
   const out: string[] = [];

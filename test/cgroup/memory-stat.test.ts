@@ -1,12 +1,13 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseMemoryStat } from '../../src/cgroup/memory-stat';
-import { fixtureId } from './fixture-ids';
+import { fixtureId } from '../helpers/fixture-ids';
+import { FIXTURES } from '../helpers/paths';
 
 /**
  * memory.stat as kernels of several eras write it. Key lists and their order come from the kernel source of
  * each era (the values are a plausible container's); "this machine" is a real file copied by
- * test/cgroup/capture-v1-tree.sh. The parser must read the same four figures from all of them by key.
+ * test/helpers/capture-v1-tree.sh. The parser must read the same four figures from all of them by key.
  */
 
 // v1, 3.10 (RHEL/CentOS 7): mm/memcontrol.c memcg_stat_show() prints mem_cgroup_stat_names[] (cache, rss,
@@ -142,7 +143,7 @@ const V1_NO_TOTALS = V1_3_10.split('\n')
 
 // This machine (6.x, v1): copied from the kernel by capture-v1-tree.sh. 6.x adds workingset_refault_anon,
 // workingset_refault_file and swapcached to memcg1_stat_names[].
-const CAPTURED = path.join(__dirname, '..', 'fixtures', 'cgroup', 'v1', 'memory', 'docker');
+const CAPTURED = path.join(FIXTURES, 'cgroup', 'v1', 'memory', 'docker');
 const capturedStat = (name: string): string =>
   fs.readFileSync(path.join(CAPTURED, fixtureId(name), 'memory.stat'), 'latin1');
 const V1_THIS_MACHINE_WEB = capturedStat('web');

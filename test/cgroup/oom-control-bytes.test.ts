@@ -1,13 +1,14 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { oomControlInBytes, parseOomControl } from '../../src/cgroup/oom-control';
+import { FIXTURES as ALL_FIXTURES } from '../helpers/paths';
 
 /**
  * memory.oom_control straight from its bytes (the reader's path for a well-formed file) must give what
  * parseOomControl gives on the text: on every file of the v1 fixture trees (copied from a real kernel) and
  * on the odd ones, where the byte path may only step aside.
  */
-const FIXTURES = path.join(__dirname, '..', 'fixtures', 'cgroup');
+const FIXTURES = path.join(ALL_FIXTURES, 'cgroup');
 
 function files(dir: string): string[] {
   const out: string[] = [];

@@ -1,7 +1,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseOomControl } from '../../src/cgroup/oom-control';
-import { fixtureId } from './fixture-ids';
+import { fixtureId } from '../helpers/fixture-ids';
+import { FIXTURES } from '../helpers/paths';
 
 /**
  * v1 memory.oom_control, as mm/memcontrol.c mem_cgroup_oom_control_read() writes it: oom_kill_disable and
@@ -9,17 +10,7 @@ import { fixtureId } from './fixture-ids';
  */
 const captured = (name: string): string =>
   fs.readFileSync(
-    path.join(
-      __dirname,
-      '..',
-      'fixtures',
-      'cgroup',
-      'v1',
-      'memory',
-      'docker',
-      fixtureId(name),
-      'memory.oom_control',
-    ),
+    path.join(FIXTURES, 'cgroup', 'v1', 'memory', 'docker', fixtureId(name), 'memory.oom_control'),
     'latin1',
   );
 

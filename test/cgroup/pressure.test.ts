@@ -1,7 +1,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parsePressure } from '../../src/cgroup/pressure';
-import { fixtureId } from './fixture-ids';
+import { fixtureId } from '../helpers/fixture-ids';
+import { FIXTURES } from '../helpers/paths';
 
 /**
  * Pressure stall information, as kernel/sched/psi.c psi_show() writes it since 4.20:
@@ -10,17 +11,7 @@ import { fixtureId } from './fixture-ids';
  * before 5.13; memory files always have both, but a file with "some" alone must still parse.
  */
 const capturedOom = fs.readFileSync(
-  path.join(
-    __dirname,
-    '..',
-    'fixtures',
-    'cgroup',
-    'hybrid',
-    'unified',
-    'docker',
-    fixtureId('oom'),
-    'memory.pressure',
-  ),
+  path.join(FIXTURES, 'cgroup', 'hybrid', 'unified', 'docker', fixtureId('oom'), 'memory.pressure'),
   'latin1',
 );
 const capturedTotal = (kind: string): number =>

@@ -3,14 +3,15 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { detectLayout } from '../../src/cgroup/layout';
 import { CgroupReader, FdBudget } from '../../src/cgroup/reader';
-import { fixtureId } from './fixture-ids';
+import { fixtureId } from '../helpers/fixture-ids';
+import { FIXTURES as ALL_FIXTURES } from '../helpers/paths';
 
 /**
  * CgroupReader on the fixture trees: every file of a container read into one sample, the derived values,
  * and what happens when files or the whole cgroup go away. Expected figures are read from the fixture files
  * by the test itself, so a new capture does not need new numbers here.
  */
-const FIXTURES = path.join(__dirname, '..', 'fixtures', 'cgroup');
+const FIXTURES = path.join(ALL_FIXTURES, 'cgroup');
 
 function copyOf(mode: string): string {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'oomwatch-reader-'));

@@ -6,6 +6,7 @@ import { memoryStatFigures, parseMemoryStat } from '../../src/cgroup/memory-stat
 import { type Parsed, parseCount, parseLimit } from '../../src/cgroup/parse';
 import { parsePressure } from '../../src/cgroup/pressure';
 import { CgroupReader, FdBudget, filesReadPerContainer } from '../../src/cgroup/reader';
+import { FIXTURES as ALL_FIXTURES } from '../helpers/paths';
 
 /**
  * The cgroup v2 parsers on files Debian's 6.1 kernel really wrote: test/fixtures/cgroup/v2-captured, two
@@ -16,9 +17,9 @@ import { CgroupReader, FdBudget, filesReadPerContainer } from '../../src/cgroup/
  * memory.oom.group kill in `oom_group_kill`, a global OOM in `oom_kill` alone.
  *
  * The v2 fixture tree of the saved-scrape test (test/fixtures/cgroup/v2) is made from this capture by
- * test/cgroup/make-v2-tree.mjs; the last block checks that it still is.
+ * test/helpers/make-v2-tree.mjs; the last block checks that it still is.
  */
-const FIXTURES = path.join(__dirname, '..', 'fixtures', 'cgroup');
+const FIXTURES = path.join(ALL_FIXTURES, 'cgroup');
 const CAPTURED = path.join(FIXTURES, 'v2-captured');
 const V2_TREE = path.join(FIXTURES, 'v2');
 const MiB = 1024 * 1024;
@@ -319,7 +320,7 @@ describe('the v2 fixture tree of the saved scrape is made from the capture', () 
 
   it('says so, and puts every captured situation in the tree', () => {
     expect(read(path.join(V2_TREE, 'GENERATED'))).toMatch(
-      /^Written by test\/cgroup\/make-v2-tree\.mjs from the capture test\/fixtures\/cgroup\/v2-captured /,
+      /^Written by test\/helpers\/make-v2-tree\.mjs from the capture test\/fixtures\/cgroup\/v2-captured /,
     );
     expect(new Set(made.map(([, name]) => name))).toEqual(new Set(containers.map((c) => c.name)));
   });

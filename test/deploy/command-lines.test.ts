@@ -2,18 +2,18 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parse, parseAllDocuments } from 'yaml';
 import { loadConfig } from '../../src/config';
-import { readDockerfile } from './dockerfile';
+import { readDockerfile } from '../helpers/dockerfile';
+import { REPO } from '../helpers/paths';
 
 /**
  * The oomwatch command lines the deployment files start, read by oomwatch's own flag parser: a flag
  * misspelt or a value oomwatch refuses in the Dockerfile's CMD, the compose service or the DaemonSet
  * fails here, not on the first host that runs it.
  */
-const ROOT = path.join(__dirname, '..', '..');
 
 function daemonSetArgs(): { args: string[]; env: Record<string, string> } {
   const docs = parseAllDocuments(
-    fs.readFileSync(path.join(ROOT, 'deploy', 'kubernetes', 'oomwatch.yaml'), 'utf8'),
+    fs.readFileSync(path.join(REPO, 'deploy', 'kubernetes', 'oomwatch.yaml'), 'utf8'),
   ).map((d) => d.toJS() as { kind: string; spec: unknown });
   const ds = docs.find((d) => d.kind === 'DaemonSet') as {
     spec: { template: { spec: { containers: { args: string[]; env: { name: string }[] }[] } } };
@@ -32,7 +32,7 @@ describe('the command lines of the deployment files', () => {
     [
       'compose oomwatch service',
       (
-        parse(fs.readFileSync(path.join(ROOT, 'deploy', 'compose', 'compose.yaml'), 'utf8')) as {
+        parse(fs.readFileSync(path.join(REPO, 'deploy', 'compose', 'compose.yaml'), 'utf8')) as {
           services: { oomwatch: { command: string[] } };
         }
       ).services.oomwatch.command,

@@ -5,7 +5,8 @@ import * as path from 'node:path';
 import { parse } from 'yaml';
 import { composeValidator } from '../helpers/compose-schema';
 import { describeIf, hasCommand } from '../helpers/prereq';
-import { type DocumentedMount, flagPairs, readDockerfile } from './dockerfile';
+import { type DocumentedMount, flagPairs, readDockerfile } from '../helpers/dockerfile';
+import { REPO } from '../helpers/paths';
 
 /**
  * deploy/compose, checked without running it (no registry here for the Prometheus, Alertmanager and
@@ -14,8 +15,7 @@ import { type DocumentedMount, flagPairs, readDockerfile } from './dockerfile';
  * privileges, the Prometheus and Alertmanager configurations through their own checkers (promtool,
  * amtool) with the files the compose mounts, and the Grafana provisioning against the dashboard.
  */
-const ROOT = path.join(__dirname, '..', '..');
-const DIR = path.join(ROOT, 'deploy', 'compose');
+const DIR = path.join(REPO, 'deploy', 'compose');
 
 interface LongVolume {
   type: 'bind' | 'volume' | 'tmpfs';
@@ -121,7 +121,7 @@ describe('compose.yaml', () => {
     expect(svc.cap_add).toEqual(['SYSLOG']);
     expect(svc.read_only).toBe(true);
     expect(svc.security_opt).toContain('no-new-privileges:true');
-    const dockerfile = fs.readFileSync(path.join(ROOT, 'Dockerfile'), 'utf8');
+    const dockerfile = fs.readFileSync(path.join(REPO, 'Dockerfile'), 'utf8');
     expect(dockerfile).toContain('--cap-drop ALL --cap-add SYSLOG');
     expect(svc.ports).toEqual(['9797:9797']);
   });
@@ -129,10 +129,10 @@ describe('compose.yaml', () => {
   it('mounts the repository rules and dashboard into Prometheus and Grafana', () => {
     const prometheus = service('prometheus');
     expect(hostPathOf(prometheus, '/etc/prometheus/rules/oomwatch-rules.yml')).toBe(
-      path.join(ROOT, 'deploy', 'prometheus', 'rules.yml'),
+      path.join(REPO, 'deploy', 'prometheus', 'rules.yml'),
     );
     expect(hostPathOf(service('grafana'), '/var/lib/grafana/dashboards/oomwatch.json')).toBe(
-      path.join(ROOT, 'deploy', 'grafana', 'oomwatch.json'),
+      path.join(REPO, 'deploy', 'grafana', 'oomwatch.json'),
     );
   });
 
@@ -153,7 +153,7 @@ describe('compose.yaml', () => {
     };
     expect(provider.providers[0]?.options.path).toBe('/var/lib/grafana/dashboards');
     const dashboard = JSON.parse(
-      fs.readFileSync(path.join(ROOT, 'deploy', 'grafana', 'oomwatch.json'), 'utf8'),
+      fs.readFileSync(path.join(REPO, 'deploy', 'grafana', 'oomwatch.json'), 'utf8'),
     ) as {
       templating: { list: { type: string; query?: string; current?: { value?: string } }[] };
     };

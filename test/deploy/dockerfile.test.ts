@@ -2,7 +2,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { NODE_VERSION } from '../helpers/image';
 import { shippedNodeVersion } from '../helpers/node-dist';
-import { flagPairs, parseDockerfile, readDockerfile } from './dockerfile';
+import { flagPairs, parseDockerfile, readDockerfile } from '../helpers/dockerfile';
+import { REPO } from '../helpers/paths';
 
 describe('parseDockerfile', () => {
   const sample = [
@@ -64,7 +65,7 @@ describe('the Dockerfile', () => {
   });
 
   it('defaults to official Node.js images of the same Node.js the suite builds its local bases with', () => {
-    const text = fs.readFileSync(path.join(__dirname, '..', '..', 'Dockerfile'), 'utf8');
+    const text = fs.readFileSync(path.join(REPO, 'Dockerfile'), 'utf8');
     expect(text).toContain(`ARG BUILDER_IMAGE=node:${NODE_VERSION}-bookworm\n`);
     expect(text).toContain(`ARG BASE_IMAGE=node:${NODE_VERSION}-bookworm-slim\n`);
     // Node.js 24 LTS: the release .node-version names, which CI and the VM guest run too.
@@ -81,7 +82,7 @@ describe('the Dockerfile', () => {
   });
 
   it('runs node with the flags of npm start, the ones the benchmark figures in the README were measured with', () => {
-    const pkg = JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', 'package.json'), 'utf8')) as {
+    const pkg = JSON.parse(fs.readFileSync(path.join(REPO, 'package.json'), 'utf8')) as {
       scripts: Record<string, string>;
     };
     const start = pkg.scripts['start']?.split(/\s+/) ?? [];

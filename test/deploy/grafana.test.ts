@@ -4,9 +4,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { stringify } from 'yaml';
 import { describeIf, hasCommand } from '../helpers/prereq';
-import { allPanels, dashboardQueries, expandVariables, readDashboard } from './dashboard';
-import { SCRAPE_SERIES, allExportedMetricNames } from './exported-families';
-import { selectedMetrics } from './promql';
+import { allPanels, dashboardQueries, expandVariables, readDashboard } from '../helpers/dashboard';
+import { SCRAPE_SERIES, allExportedMetricNames } from '../helpers/exported-families';
+import { selectedMetrics } from '../helpers/promql';
 
 /**
  * deploy/grafana/oomwatch.json without Grafana (no image and no Debian package here): every query of

@@ -6,6 +6,7 @@ import type { AddressInfo } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { describeIf, hasCommand } from '../helpers/prereq';
+import { REPO } from '../helpers/paths';
 
 /**
  * deploy/docker/healthcheck.js, the image's HEALTHCHECK, against real HTTP servers on loopback: healthy
@@ -13,7 +14,7 @@ import { describeIf, hasCommand } from '../helpers/prereq';
  * not oomwatch, so the script falls back to OOMWATCH_LISTEN as documented), over TLS when the web config
  * turns it on. The docker suite checks the same script inside the image.
  */
-const SCRIPT = path.join(__dirname, '..', '..', 'deploy', 'docker', 'healthcheck.js');
+const SCRIPT = path.join(REPO, 'deploy', 'docker', 'healthcheck.js');
 
 function runHealthcheck(env: Record<string, string>): Promise<{ code: number | null; stderr: string }> {
   return new Promise((resolve) => {

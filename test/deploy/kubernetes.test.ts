@@ -1,8 +1,9 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parse, parseAllDocuments } from 'yaml';
-import { type DocumentedMount, flagPairs, readDockerfile } from './dockerfile';
-import { validateObject } from './k8s-schemas';
+import { type DocumentedMount, flagPairs, readDockerfile } from '../helpers/dockerfile';
+import { validateObject } from '../helpers/k8s-schemas';
+import { REPO } from '../helpers/paths';
 
 /**
  * deploy/kubernetes, checked without a cluster: every object against the Kubernetes 1.27 API schemas
@@ -12,7 +13,7 @@ import { validateObject } from './k8s-schemas';
  * mounts and flags are the Dockerfile's documented ones, and the PrometheusRule carries
  * deploy/prometheus/rules.yml unchanged.
  */
-const DIR = path.join(__dirname, '..', '..', 'deploy', 'kubernetes');
+const DIR = path.join(REPO, 'deploy', 'kubernetes');
 
 interface K8sObject {
   apiVersion: string;
@@ -231,18 +232,15 @@ describe('Service, ServiceMonitor and PrometheusRule', () => {
 
   it('scrape with honorLabels, and under the job name the rules expect (the Service name)', () => {
     expect(monitor.spec.endpoints.every((e) => e.honorLabels === true)).toBe(true);
-    const rules = fs.readFileSync(
-      path.join(__dirname, '..', '..', 'deploy', 'prometheus', 'rules.yml'),
-      'utf8',
-    );
+    const rules = fs.readFileSync(path.join(REPO, 'deploy', 'prometheus', 'rules.yml'), 'utf8');
     expect(rules).toContain(`up{job="${service.metadata.name}"}`);
   });
 
   it('PrometheusRule carries deploy/prometheus/rules.yml unchanged (node deploy/kubernetes/sync-prometheus-rule.js)', () => {
     const rule = find<K8sObject & { spec: { groups: unknown } }>('PrometheusRule');
-    const rules = parse(
-      fs.readFileSync(path.join(__dirname, '..', '..', 'deploy', 'prometheus', 'rules.yml'), 'utf8'),
-    ) as { groups: unknown };
+    const rules = parse(fs.readFileSync(path.join(REPO, 'deploy', 'prometheus', 'rules.yml'), 'utf8')) as {
+      groups: unknown;
+    };
     expect(rule.spec.groups).toEqual(rules.groups);
   });
 

@@ -3,8 +3,9 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parse } from 'yaml';
 import { describeIf, hasCommand } from '../helpers/prereq';
-import { SCRAPE_SERIES, allExportedMetricNames } from './exported-families';
-import { selectedMetrics } from './promql';
+import { SCRAPE_SERIES, allExportedMetricNames } from '../helpers/exported-families';
+import { selectedMetrics } from '../helpers/promql';
+import { REPO } from '../helpers/paths';
 
 /**
  * deploy/prometheus/rules.yml as Prometheus itself sees it: promtool's syntax check and lint, then the
@@ -13,7 +14,7 @@ import { selectedMetrics } from './promql';
  * issue names is there with a runbook, every alert has a firing and a quiet test case, and the rules
  * select only series oomwatch exports.
  */
-const DIR = path.join(__dirname, '..', '..', 'deploy', 'prometheus');
+const DIR = path.join(REPO, 'deploy', 'prometheus');
 const RULES = path.join(DIR, 'rules.yml');
 const TESTS = path.join(DIR, 'rules.test.yml');
 

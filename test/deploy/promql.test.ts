@@ -1,4 +1,4 @@
-import { selectedMetrics } from './promql';
+import { selectedMetrics } from '../helpers/promql';
 
 describe('selectedMetrics (the metric names a PromQL query selects)', () => {
   it.each<[string, string[]]>([

@@ -3,12 +3,13 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { type PromSample, parseExposition } from './prom';
+import { REPO } from './paths';
 
 /**
  * Runs the real oomwatch binary (dist/cli.js, built by `npm test`'s pretest) as a child process, on a free
  * port, and gives the test its URL, its logs and a scrape function.
  */
-export const CLI = path.join(__dirname, '..', '..', 'dist', 'cli.js');
+export const CLI = path.join(REPO, 'dist', 'cli.js');
 
 export interface RunningOomwatch {
   url: string;

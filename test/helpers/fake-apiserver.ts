@@ -3,6 +3,7 @@ import * as http from 'node:http';
 import * as https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
+import { FIXTURES as ALL_FIXTURES } from './paths';
 
 /**
  * A Kubernetes API server for the tests, speaking the parts of the protocol oomwatch uses, with the
@@ -23,7 +24,7 @@ import * as path from 'node:path';
  * send a bookmark, expire every watch (410), drop every watch connection mid-stream, fail requests.
  */
 
-export const FIXTURES = path.join(__dirname, '..', 'fixtures', 'k8s');
+export const FIXTURES = path.join(ALL_FIXTURES, 'k8s');
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type Json = any;

@@ -5,6 +5,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { shippedNodeVersion } from './node-dist';
 import type { Prerequisite } from './prereq';
+import { REPO } from './paths';
 
 /**
  * Local base images for building the oomwatch Dockerfile where no registry is reachable.
@@ -50,7 +51,6 @@ export const RUNTIME_BASE_IMAGE = `oomwatch-local/node24-runtime:${KEY}`;
 /** The oomwatch image the suites build from the repository's Dockerfile. */
 export const OOMWATCH_IMAGE = 'oomwatch-local/oomwatch:test';
 
-const ROOT = path.join(__dirname, '..', '..');
 const LOCK = path.join(os.tmpdir(), 'oomwatch-test-base-image.lock');
 
 function sh(cmd: string, args: string[], opts: { cwd?: string; timeoutMs?: number } = {}): string {
@@ -284,7 +284,7 @@ export function buildOomwatchImage(log: (msg: string) => void = () => undefined)
   ];
   for (let attempt = 1; ; attempt++) {
     const r = spawnSync('docker', args, {
-      cwd: ROOT,
+      cwd: REPO,
       encoding: 'utf8',
       maxBuffer: 64 * 1024 * 1024,
       timeout: 1_200_000,

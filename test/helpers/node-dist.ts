@@ -1,12 +1,11 @@
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-
-const ROOT = path.join(__dirname, '..', '..');
+import { REPO } from './paths';
 
 /** The Node.js release oomwatch is tested and shipped on (the image, the VM guest, CI): `.node-version`. */
 export function shippedNodeVersion(): string {
-  return fs.readFileSync(path.join(ROOT, '.node-version'), 'utf8').trim();
+  return fs.readFileSync(path.join(REPO, '.node-version'), 'utf8').trim();
 }
 
 /**
@@ -14,9 +13,9 @@ export function shippedNodeVersion(): string {
  * into .cache/node-v<version>/ (bin/node and include/node). `.ci/run` fetches the shipped release the same way.
  */
 export function nodeDist(version: string): string {
-  const dir = path.join(ROOT, '.cache', `node-v${version}`);
+  const dir = path.join(REPO, '.cache', `node-v${version}`);
   if (fs.existsSync(path.join(dir, 'bin', 'node'))) return dir;
-  const work = fs.mkdtempSync(path.join(ROOT, '.cache', 'node-fetch-'));
+  const work = fs.mkdtempSync(path.join(REPO, '.cache', 'node-fetch-'));
   try {
     const tgz = execFileSync(
       'npm',

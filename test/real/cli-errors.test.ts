@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { InspectReport } from '../../src/cli/inspect';
-import { holdShm, removeContainers, runCli, runTestContainer, uniqueName } from '../cli/run';
+import { holdShm, removeContainers, runCli, runTestContainer, uniqueName } from '../helpers/cli';
 import { eventually } from '../helpers/daemon';
 import { ensureDockerd, ensureTestImage } from '../helpers/docker';
 import { describeIf, hasCommand, hasKmsg, hasV1MemoryCgroup, isRoot } from '../helpers/prereq';

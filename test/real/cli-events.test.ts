@@ -1,5 +1,5 @@
 import * as fs from 'node:fs';
-import { blowUp, removeContainers, runCli, runTestContainer, startCli, uniqueName } from '../cli/run';
+import { blowUp, removeContainers, runCli, runTestContainer, startCli, uniqueName } from '../helpers/cli';
 import { type RunningOomwatch, startOomwatch } from '../helpers/daemon';
 import { ensureDockerd, ensureTestImage, waitExit } from '../helpers/docker';
 import { describeIf, hasKmsg, hasV1MemoryCgroup, isRoot } from '../helpers/prereq';

@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { InspectReport } from '../../src/cli/inspect';
-import { blowUp, holdShm, removeContainers, runCli, runTestContainer, uniqueName } from '../cli/run';
+import { blowUp, holdShm, removeContainers, runCli, runTestContainer, uniqueName } from '../helpers/cli';
 import { type RunningOomwatch, eventually, startOomwatch } from '../helpers/daemon';
 import { docker, ensureDockerd, ensureTestImage, waitExit } from '../helpers/docker';
 import { describeIf, hasKmsg, hasV1MemoryCgroup, isRoot } from '../helpers/prereq';

@@ -11,7 +11,7 @@ import {
   runCli,
   runTestContainer,
   uniqueName,
-} from '../cli/run';
+} from '../helpers/cli';
 import { type RunningOomwatch, eventually, startOomwatch } from '../helpers/daemon';
 import { ensureDockerd, ensureTestImage } from '../helpers/docker';
 import { describeIf, hasCommand, hasV1MemoryCgroup, isRoot } from '../helpers/prereq';

@@ -1,5 +1,5 @@
 import type { TopSnapshot } from '../../src/cli/top';
-import { holdShm, removeContainers, runCli, runTestContainer, startCli, uniqueName } from '../cli/run';
+import { holdShm, removeContainers, runCli, runTestContainer, startCli, uniqueName } from '../helpers/cli';
 import { eventually } from '../helpers/daemon';
 import { ensureDockerd, ensureTestImage } from '../helpers/docker';
 import { describeIf, hasV1MemoryCgroup, isRoot } from '../helpers/prereq';

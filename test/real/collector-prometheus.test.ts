@@ -5,6 +5,7 @@ import * as path from 'node:path';
 import { type RunningOomwatch, eventually, startOomwatch } from '../helpers/daemon';
 import { describeIf, hasCommand } from '../helpers/prereq';
 import { freePort } from '../helpers/net';
+import { FIXTURES } from '../helpers/paths';
 
 /**
  * A real Prometheus (Debian's prometheus package) scraping oomwatch on the hybrid fixture tree. Prometheus
@@ -28,7 +29,7 @@ describeIf(hasCommand('prometheus', 'prometheus'))('Prometheus scraping oomwatch
     ow = await startOomwatch({
       args: [
         '--cgroup-root',
-        path.join(__dirname, '..', 'fixtures', 'cgroup', 'hybrid'),
+        path.join(FIXTURES, 'cgroup', 'hybrid'),
         '--docker-socket',
         'none',
         '--kmsg',

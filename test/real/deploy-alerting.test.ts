@@ -16,10 +16,11 @@ import {
   waitExit,
 } from '../helpers/docker';
 import { describeIf, hasCommand, isRoot } from '../helpers/prereq';
-import { dashboardQueries, expandVariables, readDashboard } from '../deploy/dashboard';
-import { SCRAPE_SERIES, addFamily, allExportedMetricNames } from '../deploy/exported-families';
-import { selectedMetrics } from '../deploy/promql';
+import { dashboardQueries, expandVariables, readDashboard } from '../helpers/dashboard';
+import { SCRAPE_SERIES, addFamily, allExportedMetricNames } from '../helpers/exported-families';
+import { selectedMetrics } from '../helpers/promql';
 import { freePort } from '../helpers/net';
+import { REPO } from '../helpers/paths';
 
 /**
  * End to end with the real thing: oomwatch (the built binary) on this host, scraped by a real
@@ -35,8 +36,7 @@ import { freePort } from '../helpers/net';
  * stopped and removed afterwards. Short scrape and evaluation intervals (1 s) keep the test quick; the
  * rules are the shipped ones.
  */
-const ROOT = path.join(__dirname, '..', '..');
-const RULES = path.join(ROOT, 'deploy', 'prometheus', 'rules.yml');
+const RULES = path.join(REPO, 'deploy', 'prometheus', 'rules.yml');
 const VICTIM = `oomwatch-e2e-victim-${randomHex(8)}`;
 
 interface Webhook {

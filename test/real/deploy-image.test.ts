@@ -14,8 +14,9 @@ import {
 import { buildOomwatchImage, hasDebootstrap } from '../helpers/image';
 import { describeIf, isRoot } from '../helpers/prereq';
 import { type PromSample, parseExposition, valueOf } from '../helpers/prom';
-import { readDockerfile } from '../deploy/dockerfile';
+import { readDockerfile } from '../helpers/dockerfile';
 import { freePort } from '../helpers/net';
+import { REPO } from '../helpers/paths';
 
 /**
  * The image, built by the suite from the repository's Dockerfile on local base images, run the way
@@ -41,7 +42,7 @@ const PROBE_VOLUMES: string[] = [];
  * network).
  */
 function documentedRunFlags(): string[] {
-  const text = fs.readFileSync(path.join(__dirname, '..', '..', 'Dockerfile'), 'utf8');
+  const text = fs.readFileSync(path.join(REPO, 'Dockerfile'), 'utf8');
   const lines = text.split('\n');
   const start = lines.findIndex((l) => /^#\s+docker run -d --name oomwatch --restart /.test(l));
   if (start < 0) throw new Error('the Dockerfile no longer documents its least-privilege docker run recipe');

@@ -3,7 +3,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import pino from 'pino';
 import type { KernelOomKill } from '../../src/accounting/observations';
-import { type KmsgCursor, KmsgSource } from '../../src/sources/kmsg';
+import { type KmsgCursor, KmsgSource } from '../../src/sources/kmsg/source';
 import { V1Cgroups, randomHex } from '../helpers/cgroup-v1';
 import { eventually } from '../helpers/daemon';
 import { describeIf, hasKmsg, hasV1MemoryCgroup, isRoot } from '../helpers/prereq';

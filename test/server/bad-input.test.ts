@@ -1,9 +1,10 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { fixtureId } from '../cgroup/fixture-ids';
+import { fixtureId } from '../helpers/fixture-ids';
 import { type RunningOomwatch, eventually, startOomwatch } from '../helpers/daemon';
 import { type PromSample, findSamples, valueOf } from '../helpers/prom';
+import { FIXTURES } from '../helpers/paths';
 
 /**
  * Bad input never stops the daemon. The v1 fixture tree (real kernel files) is copied to a temporary
@@ -13,7 +14,7 @@ import { type PromSample, findSamples, valueOf } from '../helpers/prom';
  * unlinked file readable through a descriptor oomwatch already holds. So files are rewritten in place, and a
  * file is swapped for something else only before oomwatch first opens it.
  */
-const FIXTURE = path.join(__dirname, '..', 'fixtures', 'cgroup', 'v1');
+const FIXTURE = path.join(FIXTURES, 'cgroup', 'v1');
 const short = (name: string): string => fixtureId(name).slice(0, 12);
 const dirOf = (root: string, name: string): string => path.join(root, 'memory', 'docker', fixtureId(name));
 const ALL = [

@@ -5,16 +5,17 @@ import { FdBudget } from '../../src/cgroup/reader';
 import { silentLogger } from '../../src/log';
 import { MetricsRenderer } from '../../src/metrics/render';
 import { SelfMetrics } from '../../src/metrics/self';
-import { Poller } from '../../src/poller';
+import { Poller } from '../../src/sources/cgroup-poller';
 import { buildServer } from '../../src/server/server';
 import { ContainerTable } from '../../src/state/containers';
+import { FIXTURES } from '../helpers/paths';
 
 /**
  * The HTTP endpoints in-process, listening on a loopback port and asked with fetch, backed by a real Poller
  * over the v1 fixture tree: /readyz follows the first complete poll, /metrics negotiates the format like
  * Prometheus does.
  */
-const TREE = path.join(__dirname, '..', 'fixtures', 'cgroup', 'v1');
+const TREE = path.join(FIXTURES, 'cgroup', 'v1');
 
 interface Answer {
   statusCode: number;

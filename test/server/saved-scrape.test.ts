@@ -3,16 +3,17 @@ import * as path from 'node:path';
 import { type RunningOomwatch, eventually, startOomwatch } from '../helpers/daemon';
 import { describeIf, hasCommand } from '../helpers/prereq';
 import { findSamples, parseExposition } from '../helpers/prom';
-import { SCRAPE_DIR, expectSavedScrape, filterVolatile, promtoolCheck } from './scrape-files';
+import { SCRAPE_DIR, expectSavedScrape, filterVolatile, promtoolCheck } from '../helpers/scrape-files';
+import { FIXTURES as ALL_FIXTURES } from '../helpers/paths';
 
 /**
  * The real oomwatch binary on the fixture trees (v1 and hybrid copied from a real kernel by
- * test/cgroup/capture-v1-tree.sh, v2 written by test/cgroup/make-v2-tree.mjs), with the Docker and
+ * test/helpers/capture-v1-tree.sh, v2 written by test/helpers/make-v2-tree.mjs), with the Docker and
  * kernel-log sources off: the whole /metrics output must equal the saved file, after the documented filter
  * of scrape-files.ts. A change in any family, label, value or help text shows up as a diff here; when it is
  * intended, regenerate with UPDATE_SCRAPES=1 and review the diff.
  */
-const FIXTURES = path.join(__dirname, '..', 'fixtures', 'cgroup');
+const FIXTURES = path.join(ALL_FIXTURES, 'cgroup');
 const PROC = path.join(SCRAPE_DIR, 'proc');
 const OPENMETRICS =
   'application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1';

@@ -6,15 +6,16 @@ import * as path from 'node:path';
 import bcrypt from 'bcryptjs';
 import { type RunningOomwatch, startOomwatch } from '../helpers/daemon';
 import { describeIf, hasCommand } from '../helpers/prereq';
-import { runCli } from '../cli/run';
+import { runCli } from '../helpers/cli';
 import { freePort, isListening } from '../helpers/net';
+import { FIXTURES } from '../helpers/paths';
 
 /**
  * --web-config, the Prometheus exporter-toolkit file, end to end: a CA and a server certificate made here
  * with openssl, a bcrypt hash made here with bcryptjs, the real oomwatch binary serving TLS, and Node's own
  * HTTPS client trusting only that CA.
  */
-const TREE = path.join(__dirname, '..', 'fixtures', 'cgroup', 'v1');
+const TREE = path.join(FIXTURES, 'cgroup', 'v1');
 const BASE_ARGS = ['--cgroup-root', TREE, '--docker-socket', 'none', '--kmsg', 'none', '--interval', '1h'];
 const USER = 'prometheus';
 const PASSWORD = 'correct horse battery staple';

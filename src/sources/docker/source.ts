@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { DockerDieEvent, DockerOomEvent } from '../../accounting/observations';
 import type { ContainerMetadata } from '../../state/containers';
-import type { Source } from '../source';
+import type { Source } from '../../source';
 import { type ReadOnlyDockerApi, dockerodeApi } from './api';
 import {
   type ContainerEvent,

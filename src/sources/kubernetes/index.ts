@@ -3,7 +3,7 @@ import type { OomLedger } from '../../accounting/ledger';
 import type { Config } from '../../config';
 import type { MetricsRenderer } from '../../metrics/render';
 import type { ContainerTable } from '../../state/containers';
-import type { Source } from '../source';
+import type { Source } from '../../source';
 import { ClusterConfigError, chooseCluster, loadClient } from './client';
 import { OomEventWriter } from './events';
 import { KubernetesPodSource } from './pod-source';

@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { ExpositionWriter } from '../../metrics/exposition';
 import { renderLabels } from '../../metrics/exposition';
 import type { ContainerEntry, ContainerTable } from '../../state/containers';
-import type { Source } from '../source';
+import type { Source } from '../../source';
 import type { KubeClient } from './client';
 import { type PodContainerView, type PodLike, type PodView, podView, terminationKey } from './pod-view';
 

@@ -7,10 +7,11 @@ import {
   parseContainerId,
   podView,
   terminationKey,
-} from '../../src/sources/kubernetes/pod-view';
+} from '../../../src/sources/kubernetes/pod-view';
+import { FIXTURES as ALL_FIXTURES } from '../../helpers/paths';
 
 /** Pods as the API serves them (test/fixtures/k8s/README.md says where each shape comes from). */
-const FIXTURES = path.join(__dirname, '..', 'fixtures', 'k8s');
+const FIXTURES = path.join(ALL_FIXTURES, 'k8s');
 const load = (name: string): PodLike =>
   JSON.parse(fs.readFileSync(path.join(FIXTURES, name), 'utf8')) as PodLike;
 

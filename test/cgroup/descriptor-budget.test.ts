@@ -5,15 +5,16 @@ import { detectLayout } from '../../src/cgroup/layout';
 import { CgroupReader, FdBudget } from '../../src/cgroup/reader';
 import { createLogger } from '../../src/log';
 import { SelfMetrics } from '../../src/metrics/self';
-import { Poller } from '../../src/poller';
+import { Poller } from '../../src/sources/cgroup-poller';
 import { ContainerTable } from '../../src/state/containers';
+import { FIXTURES as ALL_FIXTURES } from '../helpers/paths';
 
 /**
  * Past the open-files limit (less what oomwatch keeps for itself) cgroup files are opened, read and closed on
  * every poll. That still gives every figure, costs about three times the kernel time, and must be said once
  * with the fix, and the count of such files must come back down as containers go.
  */
-const FIXTURES = path.join(__dirname, '..', 'fixtures', 'cgroup');
+const FIXTURES = path.join(ALL_FIXTURES, 'cgroup');
 
 describe('a descriptor budget smaller than the files to read', () => {
   let root: string;

@@ -1,5 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { REPO } from './paths';
 
 /**
  * What the Dockerfile documents and declares, read the way the deployment checks compare it with the
@@ -106,7 +107,7 @@ export function parseDockerfile(text: string): DockerfileFacts {
 }
 
 export function readDockerfile(): DockerfileFacts {
-  return parseDockerfile(fs.readFileSync(path.join(__dirname, '..', '..', 'Dockerfile'), 'utf8'));
+  return parseDockerfile(fs.readFileSync(path.join(REPO, 'Dockerfile'), 'utf8'));
 }
 
 /** `--flag value` pairs of an oomwatch command line (after the subcommand), in order. */

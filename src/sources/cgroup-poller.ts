@@ -1,12 +1,12 @@
 import type { Logger } from 'pino';
-import type { ContainerPath } from './cgroup/container-path';
-import { DiscoveryMemory, discoverContainers } from './cgroup/discover';
-import type { CgroupLayout } from './cgroup/layout';
-import { CgroupReader, type FdBudget } from './cgroup/reader';
-import type { MemorySample, SampleError } from './cgroup/sample';
-import type { SelfMetrics } from './metrics/self';
-import type { Source } from './sources/source';
-import type { ContainerEntry, ContainerTable } from './state/containers';
+import type { ContainerPath } from '../cgroup/container-path';
+import { DiscoveryMemory, discoverContainers } from '../cgroup/discover';
+import type { CgroupLayout } from '../cgroup/layout';
+import { CgroupReader, type FdBudget } from '../cgroup/reader';
+import type { MemorySample, SampleError } from '../cgroup/sample';
+import type { SelfMetrics } from '../metrics/self';
+import type { Source } from '../source';
+import type { ContainerEntry, ContainerTable } from '../state/containers';
 
 /** What the poller tells the rest of oomwatch after each container read. */
 export interface PollListener {

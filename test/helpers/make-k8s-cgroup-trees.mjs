@@ -12,10 +12,10 @@
  * "crio-conmon-<id>.scope". Every pod has its sandbox (pause) container's scope too, as on a real node.
  *
  * Each file of a container cgroup is copied from a container of test/fixtures/cgroup/v2 (written in the
- * Linux 6.1 formats by test/cgroup/make-v2-tree.mjs: keys and order as the kernel prints them), with the
+ * Linux 6.1 formats by test/helpers/make-v2-tree.mjs: keys and order as the kernel prints them), with the
  * figures below substituted and kept consistent (memory.current = anon + file + kernel).
  *
- *   node test/sources/kubernetes-make-cgroup-trees.mjs
+ *   node test/helpers/make-k8s-cgroup-trees.mjs
  */
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
@@ -191,7 +191,7 @@ function writeTree(runtime) {
   }
   fs.writeFileSync(
     path.join(root, 'GENERATED'),
-    'Written by test/sources/kubernetes-make-cgroup-trees.mjs from a container of ../v2 (Linux 6.1 formats).\n',
+    'Written by test/helpers/make-k8s-cgroup-trees.mjs from a container of ../v2 (Linux 6.1 formats).\n',
   );
   fs.writeFileSync(path.join(root, 'expected.json'), `${JSON.stringify(expected, null, 2)}\n`);
 }

@@ -3,21 +3,21 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { Writable } from 'node:stream';
 import pino, { type Logger } from 'pino';
-import { OomLedger } from '../../src/accounting/ledger';
-import type { KernelOomKill } from '../../src/accounting/observations';
-import { containerFromCgroupPath } from '../../src/cgroup/container-path';
-import { ExpositionWriter } from '../../src/metrics/exposition';
-import type { Config } from '../../src/config';
-import { MetricsRenderer } from '../../src/metrics/render';
-import { SelfMetrics } from '../../src/metrics/self';
-import { setUpKubernetes } from '../../src/sources/kubernetes';
-import { chooseCluster, loadClient } from '../../src/sources/kubernetes/client';
-import { type EventWriterOptions, OomEventWriter, bytesText } from '../../src/sources/kubernetes/events';
-import { KubernetesPodSource } from '../../src/sources/kubernetes/pod-source';
-import { ContainerTable } from '../../src/state/containers';
-import { eventually } from '../helpers/daemon';
-import { FakeApiServer, type Json, podFixture, writeKubeconfig } from '../helpers/fake-apiserver';
-import { parseExposition, valueOf } from '../helpers/prom';
+import { OomLedger } from '../../../src/accounting/ledger';
+import type { KernelOomKill } from '../../../src/accounting/observations';
+import { containerFromCgroupPath } from '../../../src/cgroup/container-path';
+import { ExpositionWriter } from '../../../src/metrics/exposition';
+import type { Config } from '../../../src/config';
+import { MetricsRenderer } from '../../../src/metrics/render';
+import { SelfMetrics } from '../../../src/metrics/self';
+import { setUpKubernetes } from '../../../src/sources/kubernetes';
+import { chooseCluster, loadClient } from '../../../src/sources/kubernetes/client';
+import { type EventWriterOptions, OomEventWriter, bytesText } from '../../../src/sources/kubernetes/events';
+import { KubernetesPodSource } from '../../../src/sources/kubernetes/pod-source';
+import { ContainerTable } from '../../../src/state/containers';
+import { eventually } from '../../helpers/daemon';
+import { FakeApiServer, type Json, podFixture, writeKubeconfig } from '../../helpers/fake-apiserver';
+import { parseExposition, valueOf } from '../../helpers/prom';
 
 /**
  * OOMKilling Events: the real ledger counts kills (kernel-log records and cgroup counter deltas), the writer

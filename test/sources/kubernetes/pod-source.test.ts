@@ -3,19 +3,19 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { Writable } from 'node:stream';
 import pino, { type Logger } from 'pino';
-import { OomLedger } from '../../src/accounting/ledger';
-import { containerFromCgroupPath } from '../../src/cgroup/container-path';
-import { type Config, loadConfig } from '../../src/config';
-import { ExpositionWriter } from '../../src/metrics/exposition';
-import { MetricsRenderer } from '../../src/metrics/render';
-import { SelfMetrics } from '../../src/metrics/self';
-import { SERVICE_ACCOUNT_DIR, chooseCluster, loadClient } from '../../src/sources/kubernetes/client';
-import { setUpKubernetes } from '../../src/sources/kubernetes';
-import { KubernetesPodSource } from '../../src/sources/kubernetes/pod-source';
-import { ContainerTable } from '../../src/state/containers';
-import { eventually } from '../helpers/daemon';
-import { FIXTURES, FakeApiServer, podFixture, writeKubeconfig } from '../helpers/fake-apiserver';
-import { parseExposition, valueOf } from '../helpers/prom';
+import { OomLedger } from '../../../src/accounting/ledger';
+import { containerFromCgroupPath } from '../../../src/cgroup/container-path';
+import { type Config, loadConfig } from '../../../src/config';
+import { ExpositionWriter } from '../../../src/metrics/exposition';
+import { MetricsRenderer } from '../../../src/metrics/render';
+import { SelfMetrics } from '../../../src/metrics/self';
+import { SERVICE_ACCOUNT_DIR, chooseCluster, loadClient } from '../../../src/sources/kubernetes/client';
+import { setUpKubernetes } from '../../../src/sources/kubernetes';
+import { KubernetesPodSource } from '../../../src/sources/kubernetes/pod-source';
+import { ContainerTable } from '../../../src/state/containers';
+import { eventually } from '../../helpers/daemon';
+import { FIXTURES, FakeApiServer, podFixture, writeKubeconfig } from '../../helpers/fake-apiserver';
+import { parseExposition, valueOf } from '../../helpers/prom';
 
 /**
  * The pod metadata source against an API server speaking the list/watch protocol (test/helpers/

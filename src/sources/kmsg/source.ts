@@ -1,10 +1,10 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Logger } from 'pino';
-import type { KernelOomKill } from '../accounting/observations';
-import type { FamilyContributor } from '../metrics/render';
-import { KmsgStreamSplitter, OomRecordAssembler, parseKmsgRecord } from './kmsg/parse';
-import type { Source } from './source';
+import type { KernelOomKill } from '../../accounting/observations';
+import type { FamilyContributor } from '../../metrics/render';
+import { KmsgStreamSplitter, OomRecordAssembler, parseKmsgRecord } from './parse';
+import type { Source } from '../../source';
 
 /** Where reading resumes: records up to `seq` of boot `bootId` have been delivered. */
 export interface KmsgCursor {

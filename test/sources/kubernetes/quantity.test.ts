@@ -1,4 +1,4 @@
-import { QuantityError, parseQuantity } from '../../src/sources/kubernetes/quantity';
+import { QuantityError, parseQuantity } from '../../../src/sources/kubernetes/quantity';
 
 /** Quantities as they appear in pod specs; expected values as apimachinery's Quantity.Value() returns them. */
 describe('parseQuantity', () => {

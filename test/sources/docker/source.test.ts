@@ -4,9 +4,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { Writable } from 'node:stream';
 import pino from 'pino';
-import { OomwatchError } from '../../src/errors';
-import { DockerSource, dockerSocketPath, dockerSourceFromConfig } from '../../src/sources/docker';
-import { describeProblem } from '../../src/sources/docker/source';
+import { OomwatchError } from '../../../src/errors';
+import { DockerSource, dockerSocketPath, dockerSourceFromConfig } from '../../../src/sources/docker';
+import { describeProblem } from '../../../src/sources/docker/source';
 
 /**
  * The Docker source without a Docker Engine: a socket path where nothing exists and a socket nobody

@@ -1,7 +1,7 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { CLI } from '../helpers/daemon';
-import { TEST_IMAGE, docker } from '../helpers/docker';
+import { CLI } from './daemon';
+import { TEST_IMAGE, docker } from './docker';
 
 /**
  * Running the real built `oomwatch` binary as the on-call engineer does, for the test/real/cli-*.test.ts

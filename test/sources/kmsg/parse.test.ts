@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { KernelOomKill } from '../../src/accounting/observations';
+import type { KernelOomKill } from '../../../src/accounting/observations';
 import {
   KmsgStreamSplitter,
   OomRecordAssembler,
@@ -9,9 +9,10 @@ import {
   parseKmsgRecord,
   parseOomSummary,
   unescapeKmsg,
-} from '../../src/sources/kmsg/parse';
+} from '../../../src/sources/kmsg/parse';
+import { FIXTURES as ALL_FIXTURES } from '../../helpers/paths';
 
-const FIXTURES = path.join(__dirname, '../fixtures/kmsg');
+const FIXTURES = path.join(ALL_FIXTURES, 'kmsg');
 const BOOT = { bootId: '34333f11-0282-4871-bc0d-b3fb340c3374', bootTimeMs: 1_795_828_436_000 };
 
 const fixture = (name: string): string => fs.readFileSync(path.join(FIXTURES, name), 'latin1');

@@ -3,7 +3,7 @@ import { silentLogger } from '../../src/log';
 import { CONTAINER_FAMILIES, writeContainerFamilies } from '../../src/metrics/container-families';
 import { ExpositionWriter } from '../../src/metrics/exposition';
 import { SelfMetrics } from '../../src/metrics/self';
-import { kmsgFamilies } from '../../src/sources/kmsg';
+import { kmsgFamilies } from '../../src/sources/kmsg/source';
 import { ContainerEntry, ContainerTable } from '../../src/state/containers';
 
 /**

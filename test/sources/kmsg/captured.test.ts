@@ -2,16 +2,17 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import pino from 'pino';
-import type { KernelOomKill } from '../../src/accounting/observations';
-import { containerFromCgroupPath } from '../../src/cgroup/container-path';
-import { parseMemoryEvents } from '../../src/cgroup/memory-events';
-import { KmsgSource } from '../../src/sources/kmsg';
+import type { KernelOomKill } from '../../../src/accounting/observations';
+import { containerFromCgroupPath } from '../../../src/cgroup/container-path';
+import { parseMemoryEvents } from '../../../src/cgroup/memory-events';
+import { KmsgSource } from '../../../src/sources/kmsg/source';
 import {
   KmsgStreamSplitter,
   type KmsgRecord,
   OomRecordAssembler,
   parseKmsgRecord,
-} from '../../src/sources/kmsg/parse';
+} from '../../../src/sources/kmsg/parse';
+import { FIXTURES } from '../../helpers/paths';
 
 /**
  * The kernel-log parser on OOM reports Debian's 6.1 kernel really wrote under cgroup v2, in the VM:
@@ -23,8 +24,8 @@ import {
  *   group-kill.txt  memory.oom.group=1 in a Kubernetes container: three processes, four `Killed process` records
  *   global-oom.txt  a global OOM (no limit anywhere) killing a process of system.slice/docker-<id>.scope
  */
-const KMSG = path.join(__dirname, '..', 'fixtures', 'kmsg', 'captured-6.1');
-const CGROUPS = path.join(__dirname, '..', 'fixtures', 'cgroup', 'v2-captured');
+const KMSG = path.join(FIXTURES, 'kmsg', 'captured-6.1');
+const CGROUPS = path.join(FIXTURES, 'cgroup', 'v2-captured');
 const BOOT = { bootId: '8d1b5f0e-4a47-4d0e-9a0c-2f3b6c7d8e9f', bootTimeMs: 1_795_900_000_000 };
 const KiB = 1024;
 

@@ -2,17 +2,24 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import pino from 'pino';
-import type { KernelOomKill } from '../../src/accounting/observations';
-import { ExpositionWriter } from '../../src/metrics/exposition';
-import { type KmsgCursor, type KmsgIo, KmsgSource, bootTimeMs, kmsgFamilies } from '../../src/sources/kmsg';
-import { eventually } from '../helpers/daemon';
+import type { KernelOomKill } from '../../../src/accounting/observations';
+import { ExpositionWriter } from '../../../src/metrics/exposition';
+import {
+  type KmsgCursor,
+  type KmsgIo,
+  KmsgSource,
+  bootTimeMs,
+  kmsgFamilies,
+} from '../../../src/sources/kmsg/source';
+import { eventually } from '../../helpers/daemon';
+import { FIXTURES as ALL_FIXTURES } from '../../helpers/paths';
 
 /**
  * The source against stand-ins for /dev/kmsg: a regular file (records appended by the test, read as a
  * stream) and a scripted device (one record per read, EAGAIN, EPIPE, EINVAL, open failures) for what a file
  * cannot do. The real device is read in test/real/kmsg.test.ts.
  */
-const FIXTURES = path.join(__dirname, '../fixtures/kmsg');
+const FIXTURES = path.join(ALL_FIXTURES, 'kmsg');
 const BOOT_ID = '34333f11-0282-4871-bc0d-b3fb340c3374';
 const UPTIME_S = 953.58;
 

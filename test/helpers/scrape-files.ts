@@ -1,7 +1,8 @@
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { IN_CI } from '../helpers/prereq';
+import { IN_CI } from './prereq';
+import { FIXTURES } from './paths';
 
 /**
  * The saved-scrape comparison (as node_exporter's e2e test does it): the whole /metrics output of the real
@@ -16,7 +17,7 @@ import { IN_CI } from '../helpers/prereq';
  *  3. In oomwatch_build_info, the values of the version, revision and nodejs_version labels become "masked".
  * Every line is attributed to the family named by the HELP or TYPE line above it.
  */
-export const SCRAPE_DIR = path.join(__dirname, '..', 'fixtures', 'scrape');
+export const SCRAPE_DIR = path.join(FIXTURES, 'scrape');
 
 const REMOVED_PREFIXES = ['process_', 'nodejs_'];
 const TIMING_FAMILIES = new Set([

@@ -1,15 +1,16 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { fixtureId } from '../cgroup/fixture-ids';
+import { fixtureId } from '../helpers/fixture-ids';
 import { detectLayout } from '../../src/cgroup/layout';
 import { FdBudget } from '../../src/cgroup/reader';
 import { createLogger } from '../../src/log';
 import { MetricsRenderer } from '../../src/metrics/render';
 import { SelfMetrics } from '../../src/metrics/self';
-import { Poller } from '../../src/poller';
+import { Poller } from '../../src/sources/cgroup-poller';
 import { ContainerTable } from '../../src/state/containers';
 import { findSamples, parseExposition, valueOf } from '../helpers/prom';
+import { FIXTURES } from '../helpers/paths';
 
 /**
  * The poll loop in-process over a copy of the v1 fixture tree, reading one container per turn of the event
@@ -39,7 +40,7 @@ function setUp(batchSize = 1): {
   logs: Array<Record<string, unknown>>;
 } {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'oomwatch-poller-'));
-  fs.cpSync(path.join(__dirname, '..', 'fixtures', 'cgroup', 'v1'), root, { recursive: true });
+  fs.cpSync(path.join(FIXTURES, 'cgroup', 'v1'), root, { recursive: true });
   const logs: Array<Record<string, unknown>> = [];
   const log = createLogger('debug', {
     write: (line: string) => void logs.push(JSON.parse(line) as Record<string, unknown>),
@@ -92,7 +93,7 @@ describe('a container removed between discovery and the read of its files', () =
 describe('--series-grace', () => {
   it('keeps the counters of a gone container for the grace period and drops everything after it', async () => {
     const root = fs.mkdtempSync(path.join(os.tmpdir(), 'oomwatch-grace-'));
-    fs.cpSync(path.join(__dirname, '..', 'fixtures', 'cgroup', 'v1'), root, { recursive: true });
+    fs.cpSync(path.join(FIXTURES, 'cgroup', 'v1'), root, { recursive: true });
     const table = new ContainerTable();
     const self = selfMetricsOf(table);
     const poller = new Poller({

@@ -7,14 +7,15 @@ import {
   labelsFromAttributes,
   parseEventLine,
   sinceParameter,
-} from '../../src/sources/docker/events';
+} from '../../../src/sources/docker/events';
+import { FIXTURES } from '../../helpers/paths';
 
 /**
  * The event parser over streams captured from this machine's dockerd by test/fixtures/docker/capture.sh,
  * legacy lines quoted from the Engine API v1.20/v1.21 docs, and garbage. expected.json holds what Docker
  * itself said about each scenario (`docker wait` exit codes, ids, names).
  */
-const DIR = path.join(__dirname, '..', 'fixtures', 'docker');
+const DIR = path.join(FIXTURES, 'docker');
 const expected = JSON.parse(fs.readFileSync(path.join(DIR, 'expected.json'), 'utf8')) as Record<
   string,
   Record<string, unknown>

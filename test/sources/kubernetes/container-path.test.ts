@@ -2,7 +2,7 @@ import {
   type ContainerPath,
   containerFromCgroupPath,
   mayHoldContainers,
-} from '../../src/cgroup/container-path';
+} from '../../../src/cgroup/container-path';
 
 /**
  * Pod and container attribution from a cgroup path alone, for every layout the kubelet makes: the

@@ -1,20 +1,21 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { discoverContainers } from '../../src/cgroup/discover';
-import { type RunningOomwatch, eventually, startOomwatch } from '../helpers/daemon';
-import { FakeApiServer, type Json, podFixture, writeKubeconfig } from '../helpers/fake-apiserver';
-import { type PromSample, findSamples, valueOf } from '../helpers/prom';
-import { QOS_LABEL } from '../../src/state/containers';
+import { discoverContainers } from '../../../src/cgroup/discover';
+import { type RunningOomwatch, eventually, startOomwatch } from '../../helpers/daemon';
+import { FakeApiServer, type Json, podFixture, writeKubeconfig } from '../../helpers/fake-apiserver';
+import { type PromSample, findSamples, valueOf } from '../../helpers/prom';
+import { QOS_LABEL } from '../../../src/state/containers';
+import { FIXTURES } from '../../helpers/paths';
 
 /**
  * The Kubernetes systemd-driver layouts on cgroup v2 (test/fixtures/cgroup/k8s-systemd-*, written by
- * test/sources/kubernetes-make-cgroup-trees.mjs): containerd's cri-containerd-<id>.scope and CRI-O's
+ * test/helpers/make-k8s-cgroup-trees.mjs): containerd's cri-containerd-<id>.scope and CRI-O's
  * crio-<id>.scope with the crio-conmon-<id>.scope beside it, every QoS class, a static pod, the sandboxes.
  * First from the paths alone, then through the real binary, without and with the Kubernetes API.
  */
 
-const TREES = path.join(__dirname, '..', 'fixtures', 'cgroup');
+const TREES = path.join(FIXTURES, 'cgroup');
 const NODE = 'worker-3';
 
 interface Expected {

@@ -11,7 +11,7 @@
 # files) into the fixture trees, paths relative to the prefix. Everything it made is removed at the end.
 #
 # Usage (root, on a host with the v1 memory controller, such as the CI machines):
-#   test/cgroup/capture-v1-tree.sh            # rewrites the three fixture directories
+#   test/helpers/capture-v1-tree.sh            # rewrites the three fixture directories
 # Then regenerate the saved scrapes on purpose: UPDATE_SCRAPES=1 npx jest test/server/saved-scrape.test.ts
 set -euo pipefail
 
@@ -195,6 +195,6 @@ mkdir -p "$out_proc/sys/kernel/random"
 cp /proc/vmstat "$out_proc/vmstat"
 cp /proc/sys/kernel/random/boot_id "$out_proc/sys/kernel/random/boot_id"
 
-printf 'Captured by test/cgroup/capture-v1-tree.sh on %s, kernel %s, page size %s.\n' \
+printf 'Captured by test/helpers/capture-v1-tree.sh on %s, kernel %s, page size %s.\n' \
   "$(date -u +%Y-%m-%d)" "$(uname -r)" "$(getconf PAGESIZE)" | tee "$out_v1/CAPTURED" >"$out_hybrid/CAPTURED"
 echo "capture-v1-tree: wrote $out_v1, $out_hybrid and $out_proc"

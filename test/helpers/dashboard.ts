@@ -1,8 +1,9 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { REPO } from './paths';
 
 /** deploy/grafana/oomwatch.json as the checks read it: every query of every panel and annotation. */
-export const DASHBOARD = path.join(__dirname, '..', '..', 'deploy', 'grafana', 'oomwatch.json');
+export const DASHBOARD = path.join(REPO, 'deploy', 'grafana', 'oomwatch.json');
 
 export interface DashboardQuery {
   /** Where the query is: the panel title, or the annotation or variable name. */

@@ -19,7 +19,7 @@
  * From a real capture (how the committed tree is made): npm run fixtures:v2 (test/vm/capture-fixtures.ts)
  * writes test/fixtures/cgroup/v2-captured/, cgroup v2 roots from the VM's 6.1 kernel and containers.json
  * naming each captured container's situation. Then
- *   node test/cgroup/make-v2-tree.mjs --template test/fixtures/cgroup/v2-captured
+ *   node test/helpers/make-v2-tree.mjs --template test/fixtures/cgroup/v2-captured
  * keeps the paths below and fills them with the kernel's files, verbatim:
  *   - the root: the captured root's files (layouts/);
  *   - a container: every file of the captured container named by its `captured` field, the one in the same
@@ -425,7 +425,7 @@ function writeFromCapture() {
   const from = path.relative(path.join(here, '..', '..'), path.resolve(captureRoot));
   fs.writeFileSync(
     path.join(out, 'GENERATED'),
-    `Written by test/cgroup/make-v2-tree.mjs from the capture ${from} (its CAPTURED says when and how).\n` +
+    `Written by test/helpers/make-v2-tree.mjs from the capture ${from} (its CAPTURED says when and how).\n` +
       "Files of the 6.1 kernel, verbatim: the root's, those of the cgroups above the containers that the\n" +
       "capture has at the same path, and each container's from the captured container named below\n" +
       '(containers.json). A cgroup the capture has nothing for holds the captured file set with the values\n' +
@@ -468,6 +468,6 @@ for (const [rel, spec] of Object.entries(TREE)) {
 }
 fs.writeFileSync(
   path.join(out, 'GENERATED'),
-  `Written by test/cgroup/make-v2-tree.mjs${template ? ` from the template ${template}` : ' in the Linux 6.1 formats'}.\n`,
+  `Written by test/helpers/make-v2-tree.mjs${template ? ` from the template ${template}` : ' in the Linux 6.1 formats'}.\n`,
 );
 console.log(`make-v2-tree: wrote ${out}`);

@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { labelsFromAttributes, parseEventLine } from '../../src/sources/docker/events';
+import { labelsFromAttributes, parseEventLine } from '../../../src/sources/docker/events';
 import {
   LabelAllowList,
   metadataFromEvent,
@@ -9,10 +9,11 @@ import {
   narrowInspect,
   narrowListed,
   ownName,
-} from '../../src/sources/docker/metadata';
+} from '../../../src/sources/docker/metadata';
+import { FIXTURES } from '../../helpers/paths';
 
 /** Container metadata from inspect, list and event bodies captured from a real dockerd (capture.sh). */
-const DIR = path.join(__dirname, '..', 'fixtures', 'docker');
+const DIR = path.join(FIXTURES, 'docker');
 const read = (f: string): unknown => JSON.parse(fs.readFileSync(path.join(DIR, f), 'utf8'));
 const expected = read('expected.json') as Record<string, Record<string, string>>;
 const none = new LabelAllowList([]);
