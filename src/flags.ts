@@ -193,3 +193,11 @@ export function formatFlagHelp(specs: readonly FlagSpec[]): string {
     )
     .join('\n');
 }
+
+/** A point in time as `--since` and `?since=` take it: a duration before now (`10m`, `2h`), or an ISO 8601 time. */
+export function parseSince(text: string, now = Date.now()): number | undefined {
+  const d = parseDurationMs(text);
+  if (d !== undefined) return now - d;
+  const t = Date.parse(text);
+  return Number.isNaN(t) ? undefined : t;
+}

@@ -1,28 +1,33 @@
-import * as fs from 'node:fs';
-import * as path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
+import { HostKillCounts } from './accounting/host-kills';
+import { OomLedger } from './accounting/ledger';
 import { type CgroupLayout, CgroupLayoutError, detectLayout } from './cgroup/layout';
 import { FdBudget } from './cgroup/reader';
 import { type Config, loadConfig, serveHelp, wantsHelp } from './config';
 import { OomwatchError } from './errors';
 import { createLogger } from './log';
+import { hostKillFamilies } from './metrics/host-families';
+import { kmsgFamilies } from './metrics/kmsg-families';
+import { kubernetesFamilies } from './metrics/kubernetes-families';
 import { MetricsRenderer } from './metrics/render';
 import { SelfMetrics } from './metrics/self';
-import { Poller } from './sources/cgroup-poller';
 import { listenOn } from './server/listen';
+import { oomEventsRoute } from './server/oom-events-api';
 import { buildServer } from './server/server';
 import { loadWebConfig } from './server/web-config';
-import { dockerSourceFromConfig } from './sources/docker';
-import { KmsgSource, kmsgFamilies } from './sources/kmsg/source';
-import { MemoryEventsWatch } from './sources/memory-events-watch';
-import { VmstatSource } from './sources/vmstat';
-import { setUpKubernetes } from './sources/kubernetes';
 import type { Source } from './source';
-import { OomLedger } from './accounting/ledger';
-import { oomEventsRoute } from './server/oom-events-api';
+import { Poller } from './sources/cgroup-poller';
+import { dockerSourceFromConfig } from './sources/docker';
+import { KmsgSource } from './sources/kmsg/source';
+import { setUpKubernetes } from './sources/kubernetes';
+import { MemoryEventsWatch } from './sources/memory-events-watch';
+import { bootIdOrUndefined } from './sources/proc';
+import { VmstatSource } from './sources/vmstat';
 import { ContainerTable } from './state/containers';
+import { Cursors } from './state/cursors';
 import { Persistence } from './state/persistence';
+import { StateQueries } from './state/queries';
 import { StateStore } from './state/store';
 
 /** A running oomwatch daemon, as main() wires it; tests start one in-process. */
@@ -42,8 +47,9 @@ export interface Daemon {
 }
 
 /**
- * The composition root: config -> layout -> sources -> poller -> server. Everything that can be wrong
- * with the flags or the host is reported before anything listens.
+ * The composition root: config -> layout -> state -> ledger -> sources -> metrics -> server. It only wires:
+ * what each part does is in its own module. Everything that can be wrong with the flags or the host is
+ * reported before anything listens.
  */
 export async function startDaemon(config: Config, log: Logger): Promise<Daemon> {
   let layout: CgroupLayout;
@@ -56,44 +62,37 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
   }
   const webConfig = config.webConfig === undefined ? undefined : loadWebConfig(config.webConfig);
 
+  // State first: containers seen from now on get their persisted counters back before anything names them.
   const table = new ContainerTable();
-  const self = new SelfMetrics({
-    containerCounts: () => {
-      let present = 0;
-      let gone = 0;
-      for (const e of table.values())
-        if (e.present) present++;
-        else gone++;
-      return { present, gone };
-    },
-  });
-  const renderer = new MetricsRenderer(table, self);
-
-  // State first: containers seen from now on get their persisted counters back.
   const store = new StateStore(config.stateDir, log.child({ module: 'state' }));
   store.open();
-  const persistence = new Persistence(store, table, log.child({ module: 'state' }));
-  table.onCreate = (entry) => {
+  const cursors = new Cursors(store, bootIdOrUndefined(config.procRoot));
+  const host = new HostKillCounts(log.child({ module: 'ledger' }));
+  const persistence = new Persistence(store, table, log.child({ module: 'state' }), host.scopes);
+  table.onCreated((entry) => {
     persistence.restore(entry);
     persistence.dirty(entry);
-  };
+  });
+
+  let kmsg: KmsgSource | undefined;
   const ledger = new OomLedger({
     table,
     log: log.child({ module: 'ledger' }),
     sink: persistence,
+    host,
     // Long enough for a cgroup counter read at the next poll to meet the kernel-log record of the same kill.
     matchWindowMs: Math.max(5000, 2 * config.intervalMs + 3000),
     kmsgUp: () => kmsg?.up ?? false,
   });
-  persistence.scopesSource = () => ({ ...ledger.scopes });
+  ledger.restore(store.loadScopes(), cursors.vmstat());
+  persistence.restoreRecentlyGone(Date.now(), config.seriesGraceMs);
 
   // The kernel log resumes after the last record this state saw (same boot), so kills that happened while
-  // oomwatch was down are counted and none twice; /proc/vmstat's baseline likewise, within one boot.
-  const bootId = readBootId(config.procRoot);
+  // oomwatch was down are counted and none twice.
   const startedAtMs = Date.now();
-  const kmsgBoot = store.getMeta('kmsg_boot_id');
-  const kmsgSeq = Number(store.getMeta('kmsg_seq'));
-  const kmsg =
+  const firstStart = cursors.firstStart();
+  const kmsgCursor = cursors.kmsg();
+  kmsg =
     config.kmsgPath === null
       ? undefined
       : new KmsgSource({
@@ -101,24 +100,18 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
           procRoot: config.procRoot,
           log: log.child({ module: 'kmsg' }),
           onKill: (kill) => {
-            // With no cursor at all this is oomwatch's first start on this host: the ring's older kills predate
-            // it. Present containers still count theirs (from their cgroup counters); gone ones get no series,
-            // so a first deployment does not raise an alert for every kill since boot.
-            if (kmsgBoot === undefined && kill.timeMs < startedAtMs - 1000) return;
+            if (firstStart && kill.timeMs < startedAtMs - 1000) return; // see Cursors.firstStart
             ledger.onKernelKill(kill);
           },
-          ...(kmsgBoot !== undefined && Number.isInteger(kmsgSeq)
-            ? { cursor: { bootId: kmsgBoot, seq: kmsgSeq } }
-            : {}),
+          ...(kmsgCursor ? { cursor: kmsgCursor } : {}),
         });
-  if (kmsg) renderer.contribute(kmsgFamilies(kmsg));
 
   // Docker: names, images and compose labels for the series, and oom/die/start events for the ledger.
   // Work here runs on the event stream: each call only updates memory.
-  const dockerCursor = store.getMeta('docker_since_nano');
+  const dockerCursor = cursors.docker();
   const docker = dockerSourceFromConfig(config, {
     log: log.child({ module: 'docker' }),
-    ...(dockerCursor !== undefined && /^\d+$/.test(dockerCursor) ? { cursor: BigInt(dockerCursor) } : {}),
+    ...(dockerCursor !== undefined ? { cursor: dockerCursor } : {}),
     listener: {
       onOom: (ev) => ledger.onDockerOom(ev),
       // An exit whose code a container label hid and that could not be looked up is kept as exit code -1
@@ -138,39 +131,37 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
       },
     },
   });
-  const restoreOnCreate = table.onCreate;
-  table.onCreate = (entry) => {
-    restoreOnCreate?.(entry);
-    const meta = docker?.metadataOf(entry.id);
-    if (meta) entry.applyMetadata(meta);
-  };
+  if (docker) {
+    table.onCreated((entry) => {
+      const meta = docker.metadataOf(entry.id);
+      if (meta) entry.applyMetadata(meta);
+    });
+  }
   const vmstat = new VmstatSource({ procRoot: config.procRoot, log: log.child({ module: 'vmstat' }) });
-  const vmstatBase = Number(store.getMeta('vmstat_base'));
-  const vmstatBaseTime = Number(store.getMeta('vmstat_base_time_ms'));
-  const sameBoot = bootId !== undefined && store.getMeta('vmstat_boot_id') === bootId;
-  ledger.restore(
-    store.loadScopes(),
-    sameBoot && Number.isFinite(vmstatBase) && Number.isFinite(vmstatBaseTime)
-      ? { base: vmstatBase, timeMs: vmstatBaseTime }
-      : undefined,
-  );
-  persistence.restoreRecentlyGone(Date.now(), config.seriesGraceMs);
-  renderer.contribute((w) => ledger.writeFamilies(w));
-
   const eventsWatch = new MemoryEventsWatch(
     layout,
     table,
     ledger,
     log.child({ module: 'memory-events-watch' }),
   );
+  // Kubernetes node mode: pod names on the series and OOMKilling Events (off without a cluster).
+  const kubernetes = await setUpKubernetes({
+    config,
+    table,
+    kills: ledger,
+    log: log.child({ module: 'kubernetes' }),
+  });
 
+  const saveCursors = (): void =>
+    cursors.save({ kmsg: kmsg?.cursor, docker: docker?.cursor, vmstat: ledger.vmstatBaseline });
+  const self = new SelfMetrics({ containerCounts: () => table.counts() });
   let lastPrune = 0;
   const poller = new Poller({
     layout,
     table,
     budget: FdBudget.fromProcessLimits(),
     log: log.child({ module: 'poller' }),
-    metrics: self,
+    report: self,
     intervalMs: config.intervalMs,
     seriesGraceMs: config.seriesGraceMs,
     listener: {
@@ -198,26 +189,6 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
   }, 250);
   ledgerTimer.unref();
 
-  // Cursors are saved after the counters they cover (afterPoll flushes first): a crash in between replays
-  // a little, and the ledger's keys make the replay count nothing twice.
-  const saveCursors = (): void => {
-    const meta: Record<string, string> = {};
-    const c = kmsg?.cursor;
-    if (c) {
-      meta['kmsg_boot_id'] = c.bootId;
-      meta['kmsg_seq'] = String(c.seq);
-    }
-    const dc = docker?.cursor;
-    if (dc !== undefined) meta['docker_since_nano'] = dc.toString();
-    const base = ledger.vmstatBaseline;
-    if (base !== undefined && bootId !== undefined) {
-      meta['vmstat_boot_id'] = bootId;
-      meta['vmstat_base'] = String(base.base);
-      meta['vmstat_base_time_ms'] = String(base.timeMs);
-    }
-    if (Object.keys(meta).length > 0) store.setMeta(meta);
-  };
-
   const sources: Source[] = [
     store,
     vmstat,
@@ -225,23 +196,21 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
     ...(docker ? [docker] : []),
     eventsWatch,
     poller,
+    ...(kubernetes ? [kubernetes.source] : []),
   ];
-  // Kubernetes node mode: pod names on the series and OOMKilling Events (off without a cluster).
-  const kubernetes = await setUpKubernetes({
-    config,
-    table,
-    ledger,
-    renderer,
-    log: log.child({ module: 'kubernetes' }),
-  });
-  if (kubernetes) sources.push(kubernetes);
   for (const s of sources) self.addSource(s);
 
+  // /metrics: the per-container families, then these, then oomwatch's own (the order of the saved scrapes).
+  const renderer = new MetricsRenderer(table, self, [
+    ...(kmsg ? [kmsgFamilies(kmsg)] : []),
+    hostKillFamilies(ledger),
+    ...(kubernetes ? kubernetesFamilies(kubernetes) : []),
+  ]);
   const app = buildServer({
     renderer,
     ready: () => poller.ready,
     log: log.child({ module: 'http' }),
-    routes: [oomEventsRoute(store, () => persistence.recentEvents)],
+    routes: [oomEventsRoute(new StateQueries(store), () => persistence.recentEvents)],
     ...(webConfig ? { webConfig } : {}),
   });
 
@@ -335,14 +304,6 @@ export async function serve(argv: readonly string[], env: NodeJS.ProcessEnv): Pr
     process.on('SIGTERM', onSignal);
     process.on('SIGINT', onSignal);
   });
-}
-
-function readBootId(procRoot: string): string | undefined {
-  try {
-    return fs.readFileSync(path.join(procRoot, 'sys/kernel/random/boot_id'), 'utf8').trim();
-  } catch {
-    return undefined;
-  }
 }
 
 export function reportStartupError(err: unknown): number {

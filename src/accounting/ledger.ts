@@ -1,9 +1,10 @@
 import type { Logger } from 'pino';
 import { containerFromCgroupPath } from '../cgroup/container-path';
 import type { MemorySample } from '../cgroup/sample';
-import type { ExpositionWriter } from '../metrics/exposition';
 import type { ContainerEntry, ContainerTable } from '../state/containers';
-import type { StoredOomEvent } from '../state/store';
+import { type KillSource, type OomKill, type Scope, addSource } from '../state/oom-kill';
+import { ExitClassifier } from './exits';
+import { HostKillCounts, type VmstatBaseline } from './host-kills';
 import type { DockerDieEvent, DockerOomEvent, KernelOomKill } from './observations';
 
 /**
@@ -40,23 +41,12 @@ import type { DockerDieEvent, DockerOomEvent, KernelOomKill } from './observatio
  * no source explains after two polls are added to scope "other".
  */
 
-export type Scope = 'container' | 'system' | 'other';
-export type KillSource = 'kmsg' | 'cgroup' | 'docker';
+export type { KillSource, Scope };
 
-export interface KillRecord {
-  key: string;
-  timeMs: number;
-  /** False when the time is when oomwatch noticed the kill (cgroup counter, kills before first sight). */
-  timeExact: boolean;
-  scope: Scope;
-  trigger?: KernelOomKill['trigger'];
-  containerId?: string;
-  cgroup?: string;
-  victim?: KernelOomKill['victim'];
-  groupKill: boolean;
-  usageBytes?: number;
-  limitBytes?: number;
-  sources: Set<KillSource>;
+/**
+ * A kill the ledger holds: the kill record itself (what is stored and shown) and what matching needs.
+ */
+export interface KillRecord extends OomKill {
   /**
    * When oomwatch learned of it. Windows close by this clock, not by the kill's own time: records replayed
    * from the kernel log or Docker after a restart are old, yet must still meet the cgroup counters.
@@ -71,9 +61,10 @@ export interface KillRecord {
 
 /** Where the ledger writes what it counts (the state store; a no-op in tests that do not persist). */
 export interface LedgerSink {
-  oomEvent(record: KillRecord, entry: ContainerEntry | undefined): void;
+  /** A kill counted, or updated with what another source added (same key). */
+  oomKill(kill: OomKill): void;
   exit(entry: ContainerEntry, exitCode: number, oomKilled: boolean, timeMs: number): void;
-  /** Counters changed; persist soon. */
+  /** Counters changed (a container's, or the host's when undefined); persist soon. */
   dirty(entry: ContainerEntry | undefined): void;
 }
 
@@ -98,17 +89,14 @@ export interface LedgerOptions {
   kmsgUp: () => boolean;
   /** How long a die waits for its OOM evidence before the exit is recorded as not OOM-killed. */
   dieGraceMs?: number;
+  /** The host-wide counts by scope (created here when not given). */
+  host?: HostKillCounts;
   now?: () => number;
 }
 
 interface PendingDockerOom {
   containerId: string;
   timeMs: number;
-  receivedMs: number;
-}
-
-interface PendingDie {
-  ev: DockerDieEvent;
   receivedMs: number;
 }
 
@@ -127,21 +115,30 @@ export class OomLedger {
   private pendingDocker: PendingDockerOom[] = [];
   /** Cgroup counter increases waiting briefly for their kernel-log record (see onCgroupOomKills). */
   private pendingCgroup: Array<{ record: KillRecord; entryId: string }> = [];
-  private pendingDies: PendingDie[] = [];
   private readonly seenKmsg = new Set<string>();
   private seenKmsgOrder: string[] = [];
   private cgroupSeq = 0;
-  readonly scopes: Record<Scope, number> = { container: 0, system: 0, other: 0 };
-  /** vmstat reconciliation: the host counter at the baseline, kills counted since, what the last poll lacked. */
-  private vmstatBase: number | undefined;
-  /** When the baseline was taken: kills from before it are already inside it. */
-  private vmstatBaseTimeMs = 0;
-  private countedSinceBase = 0;
-  private lastExcess = 0;
+  readonly host: HostKillCounts;
+  private readonly exits: ExitClassifier;
 
   private readonly listeners: KillListener[] = [];
 
-  constructor(private readonly opts: LedgerOptions) {}
+  constructor(private readonly opts: LedgerOptions) {
+    this.host = opts.host ?? new HostKillCounts(opts.log, () => this.now());
+    this.exits = new ExitClassifier({
+      table: opts.table,
+      log: opts.log,
+      ...(opts.sink ? { sink: opts.sink } : {}),
+      matchWindowMs: opts.matchWindowMs,
+      ...(opts.dieGraceMs !== undefined ? { dieGraceMs: opts.dieGraceMs } : {}),
+      now: () => this.now(),
+    });
+  }
+
+  /** Kills counted per scope on the whole host (oomwatch_oom_kills_total). */
+  get scopes(): Readonly<Record<Scope, number>> {
+    return this.host.scopes;
+  }
 
   /** Subscribe to counted and updated kills (the Kubernetes Event writer, `oomwatch events --follow`...). */
   onKill(listener: KillListener): void {
@@ -177,7 +174,7 @@ export class OomLedger {
       trigger: k.trigger,
       victim: k.victim,
       groupKill: k.groupKill === true,
-      sources: new Set(['kmsg']),
+      sources: ['kmsg'],
       receivedMs: this.now(),
     };
     // memory.oom.group members are printed without their own cgroup: they are in (or below) the group's.
@@ -207,7 +204,7 @@ export class OomLedger {
       const docker = this.takePendingDocker((p) => Math.abs(p.timeMs - k.timeMs) <= this.opts.matchWindowMs);
       if (docker) {
         const e = this.opts.table.ensure(docker.containerId, this.now());
-        record.sources.add('docker');
+        addSource(record, 'docker');
         this.commit(record, e);
         return;
       }
@@ -216,15 +213,15 @@ export class OomLedger {
       );
       const waitingEntry = waiting === undefined ? undefined : this.opts.table.get(waiting.entryId);
       if (waitingEntry) {
-        record.sources.add('cgroup');
+        addSource(record, 'cgroup');
         this.commit(record, waitingEntry);
         return;
       }
       const unconfirmed = this.findAcrossContainers(
         (r) =>
           r.repeatOf === undefined &&
-          !r.sources.has('kmsg') &&
-          r.sources.has('cgroup') &&
+          !r.sources.includes('kmsg') &&
+          r.sources.includes('cgroup') &&
           Math.abs(r.timeMs - k.timeMs) <= this.opts.matchWindowMs,
       );
       if (unconfirmed) {
@@ -240,7 +237,7 @@ export class OomLedger {
       entry.id,
       (r) =>
         r.repeatOf === undefined &&
-        !r.sources.has('kmsg') &&
+        !r.sources.includes('kmsg') &&
         Math.abs(r.timeMs - k.timeMs) <= this.opts.matchWindowMs,
     );
     if (existing) {
@@ -250,8 +247,8 @@ export class OomLedger {
     const docker = this.takePendingDocker(
       (p) => p.containerId === entry.id && Math.abs(p.timeMs - k.timeMs) <= this.opts.matchWindowMs,
     );
-    if (docker) record.sources.add('docker');
-    if (this.takePendingCgroup((p) => p.entryId === entry.id)) record.sources.add('cgroup');
+    if (docker) addSource(record, 'docker');
+    if (this.takePendingCgroup((p) => p.entryId === entry.id)) addSource(record, 'cgroup');
     this.commit(record, entry);
   }
 
@@ -265,7 +262,7 @@ export class OomLedger {
       (r) =>
         r.repeatOf === undefined &&
         !r.groupKill &&
-        r.sources.has('kmsg') &&
+        r.sources.includes('kmsg') &&
         member.timeMs - r.timeMs >= 0 &&
         member.timeMs - r.timeMs <= GROUP_LEADER_MS,
     );
@@ -286,16 +283,16 @@ export class OomLedger {
     const until = sample.readAtMs + 1000;
     const inWindow = (t: number): boolean => t >= since && t <= until;
     for (let i = 0; i < delta; i++) {
-      const existing = this.findRecord(entry.id, (r) => !r.sources.has('cgroup') && inWindow(r.timeMs));
+      const existing = this.findRecord(entry.id, (r) => !r.sources.includes('cgroup') && inWindow(r.timeMs));
       if (existing) {
-        existing.sources.add('cgroup');
+        addSource(existing, 'cgroup');
         if (existing.repeatOf === undefined) this.updated(existing, entry);
         continue;
       }
       const anonIndex = this.anonymous.findIndex((r) => inWindow(r.timeMs));
       if (anonIndex >= 0) {
         const [anon] = this.anonymous.splice(anonIndex, 1) as [KillRecord];
-        anon.sources.add('cgroup');
+        addSource(anon, 'cgroup');
         this.commit(anon, entry);
         continue;
       }
@@ -305,7 +302,7 @@ export class OomLedger {
         timeExact: false,
         scope: 'container',
         groupKill: false,
-        sources: new Set(['cgroup']),
+        sources: ['cgroup'],
         receivedMs: this.now(),
       };
       if (entry.path) record.cgroup = entry.path.cgroupPath;
@@ -327,7 +324,7 @@ export class OomLedger {
   ): void {
     const docker = this.takePendingDocker((p) => p.containerId === entry.id && inWindow(p.timeMs));
     if (docker) {
-      record.sources.add('docker');
+      addSource(record, 'docker');
       record.timeMs = docker.timeMs;
       record.timeExact = true;
     }
@@ -360,11 +357,11 @@ export class OomLedger {
       entry.id,
       (r) =>
         r.repeatOf === undefined &&
-        !r.sources.has('docker') &&
+        !r.sources.includes('docker') &&
         Math.abs(r.timeMs - ev.timeMs) <= this.opts.matchWindowMs,
     );
     if (existing) {
-      existing.sources.add('docker');
+      addSource(existing, 'docker');
       this.updated(existing, entry);
       return;
     }
@@ -383,7 +380,7 @@ export class OomLedger {
     );
     if (anonIndex >= 0) {
       const [anon] = this.anonymous.splice(anonIndex, 1) as [KillRecord];
-      anon.sources.add('docker');
+      addSource(anon, 'docker');
       this.commit(anon, entry);
       return;
     }
@@ -395,22 +392,12 @@ export class OomLedger {
   }
 
   onDockerStart(id: string, timeMs: number): void {
-    const entry = this.opts.table.ensure(id, this.now());
-    entry.runStartMs = timeMs;
+    this.exits.onStart(id, timeMs);
   }
 
-  /**
-   * An exit. It was OOM-killed (as Docker's State.OOMKilled means it: an OOM during this run) when a kill or
-   * an `oom` event of the container came after its start. The two race on cgroup v2, so an exit without OOM
-   * evidence waits a moment before it is recorded.
-   */
+  /** An exit: recorded once it is known whether an OOM kill or an `oom` event came during that run. */
   onDockerDie(ev: DockerDieEvent): void {
-    const entry = this.opts.table.ensure(ev.id, this.now());
-    if (this.sawOomThisRun(entry, ev.timeMs)) {
-      this.recordExit(entry, ev, true);
-      return;
-    }
-    this.pendingDies.push({ ev, receivedMs: this.now() });
+    this.exits.onDie(ev);
   }
 
   // ---------------------------------------------------------------- time
@@ -455,14 +442,7 @@ export class OomLedger {
     }
     this.pendingCgroup = stillWaiting;
 
-    const stillDying: PendingDie[] = [];
-    for (const d of this.pendingDies) {
-      const entry = this.opts.table.ensure(d.ev.id, now);
-      const oom = this.sawOomThisRun(entry, d.ev.timeMs);
-      if (oom || now - d.receivedMs >= (this.opts.dieGraceMs ?? 1500)) this.recordExit(entry, d.ev, oom);
-      else stillDying.push(d);
-    }
-    this.pendingDies = stillDying;
+    this.exits.tick();
 
     for (const [id, records] of this.recent) {
       const kept = records.filter((r) => now - r.receivedMs <= window * 4);
@@ -476,7 +456,7 @@ export class OomLedger {
     return (
       this.anonymous.length > 0 ||
       this.pendingDocker.length > 0 ||
-      this.pendingDies.length > 0 ||
+      this.exits.pending ||
       this.pendingCgroup.length > 0
     );
   }
@@ -488,57 +468,22 @@ export class OomLedger {
   // ---------------------------------------------------------------- host counter
 
   /**
-   * Reconcile with the kernel's host-wide count (/proc/vmstat oom_kill). Kills that no source explained for
+   * Reconcile with the kernel's host-wide count (/proc/vmstat oom_kill): kills that no source explained for
    * two consecutive polls are counted in scope `other`.
    */
   reconcileVmstat(hostTotal: number): void {
-    if (this.vmstatBase === undefined || hostTotal < this.vmstatBase) {
-      this.vmstatBase = hostTotal;
-      this.vmstatBaseTimeMs = this.now();
-      this.countedSinceBase = 0;
-      this.lastExcess = 0;
-      return;
-    }
     const waiting = this.anonymous.length + this.pendingDocker.length + this.pendingCgroup.length;
-    const excess = hostTotal - this.vmstatBase - this.countedSinceBase - waiting;
-    if (excess > 0 && this.lastExcess > 0) {
-      const add = Math.min(excess, this.lastExcess);
-      this.scopes.other += add;
-      this.countedSinceBase += add;
-      this.opts.log.warn(
-        { kills: add },
-        'OOM kills counted by the kernel (/proc/vmstat oom_kill) that no source attributed: counted in scope "other"',
-      );
-      this.opts.sink?.dirty(undefined);
-      this.lastExcess = excess - add;
-      return;
-    }
-    this.lastExcess = Math.max(0, excess);
+    if (this.host.reconcile(hostTotal, waiting) > 0) this.opts.sink?.dirty(undefined);
   }
 
   /** Restore the vmstat baseline and scope counters from the state store. */
-  restore(scopes: Partial<Record<Scope, number>>, vmstat?: { base: number; timeMs: number }): void {
-    for (const s of ['container', 'system', 'other'] as const) this.scopes[s] = scopes[s] ?? 0;
-    this.vmstatBase = vmstat?.base;
-    this.vmstatBaseTimeMs = vmstat?.timeMs ?? 0;
+  restore(scopes: Partial<Record<Scope, number>>, vmstat?: VmstatBaseline): void {
+    this.host.restore(scopes, vmstat);
   }
 
   /** The baseline to persist: the host count that every kill counted so far is part of, and its time. */
-  get vmstatBaseline(): { base: number; timeMs: number } | undefined {
-    return this.vmstatBase === undefined
-      ? undefined
-      : { base: this.vmstatBase + this.countedSinceBase, timeMs: this.now() };
-  }
-
-  /** oomwatch_oom_kills_total{scope}. */
-  writeFamilies(w: ExpositionWriter): void {
-    w.family(
-      'oomwatch_oom_kills_total',
-      'counter',
-      'Processes killed by the OOM killer on this host, by scope: container (a container hit its limit), system (the host ran out of memory, whatever the victim), other (a cgroup that is not a container, or kills no source could attribute).',
-    );
-    for (const s of ['container', 'system', 'other'] as const)
-      w.sample('oomwatch_oom_kills_total', `scope="${s}"`, this.scopes[s]);
+  get vmstatBaseline(): VmstatBaseline | undefined {
+    return this.host.baseline;
   }
 
   // ---------------------------------------------------------------- internals
@@ -558,9 +503,8 @@ export class OomLedger {
       noteVictim(entry, record);
       this.addRecent(entry.id, record);
     }
-    this.scopes[record.scope]++;
-    if (record.timeMs >= this.vmstatBaseTimeMs) this.countedSinceBase++;
-    this.opts.sink?.oomEvent(record, entry);
+    this.host.counted(record.scope, record.timeMs);
+    this.write(record, entry);
     this.opts.sink?.dirty(entry);
     this.notify(record, entry, 'counted');
     this.opts.log.info(
@@ -583,7 +527,7 @@ export class OomLedger {
       timeExact: true,
       scope: 'container',
       groupKill: false,
-      sources: new Set(['docker']),
+      sources: ['docker'],
       receivedMs: this.now(),
     };
     this.commit(record, entry);
@@ -591,7 +535,7 @@ export class OomLedger {
 
   /** A later kmsg record for a kill first counted from a cgroup delta or a docker event: add what it tells. */
   private enrich(existing: KillRecord, kmsg: KillRecord, entry: ContainerEntry | undefined): void {
-    existing.sources.add('kmsg');
+    addSource(existing, 'kmsg');
     if (kmsg.victim) existing.victim = kmsg.victim;
     if (kmsg.trigger) existing.trigger = kmsg.trigger;
     if (kmsg.groupKill) existing.groupKill = true;
@@ -599,8 +543,7 @@ export class OomLedger {
     existing.timeExact = true;
     if (kmsg.trigger === 'system' && existing.scope !== 'system') {
       // A system OOM counted first as a container kill: move it between the host scopes.
-      this.scopes[existing.scope]--;
-      this.scopes.system++;
+      this.host.move(existing.scope, 'system');
       existing.scope = 'system';
     }
     if (entry) noteVictim(entry, existing);
@@ -608,7 +551,7 @@ export class OomLedger {
   }
 
   private updated(record: KillRecord, entry: ContainerEntry | undefined): void {
-    this.opts.sink?.oomEvent(record, entry);
+    this.write(record, entry);
     this.notify(record, entry, 'updated');
   }
 
@@ -623,7 +566,7 @@ export class OomLedger {
     if (containerId === undefined && record.cgroup !== undefined)
       containerId = containerFromCgroupPath(record.cgroup)?.id;
     record.repeatOf = originalKey;
-    if (record.timeMs >= this.vmstatBaseTimeMs) this.countedSinceBase++; // /proc/vmstat counted it again too
+    this.host.countedByKernel(record.timeMs); // /proc/vmstat counted it again too
     if (containerId === undefined) return;
     // The counter's extra increment may have been read already and be waiting for a record: this is it.
     if (this.takePendingCgroup((p) => p.entryId === containerId)) return;
@@ -667,23 +610,10 @@ export class OomLedger {
     return undefined;
   }
 
-  private sawOomThisRun(entry: ContainerEntry, dieMs: number): boolean {
-    const start = entry.runStartMs ?? -Infinity;
-    return (
-      entry.lastOomMs !== undefined &&
-      entry.lastOomMs >= start - 1000 &&
-      entry.lastOomMs <= dieMs + this.opts.matchWindowMs
-    );
-  }
-
-  private recordExit(entry: ContainerEntry, ev: DockerDieEvent, oomKilled: boolean): void {
-    entry.addExit({ exitCode: ev.exitCode, oomKilled });
-    this.opts.sink?.exit(entry, ev.exitCode, oomKilled, ev.timeMs);
-    this.opts.sink?.dirty(entry);
-    this.opts.log.info(
-      { container: entry.labels.id, name: entry.labels.name || undefined, exitCode: ev.exitCode, oomKilled },
-      'container exited',
-    );
+  /** Hand a kill to the sink with the container's labels as they are now. */
+  private write(record: KillRecord, entry: ContainerEntry | undefined): void {
+    if (entry) record.labels = { ...entry.labels };
+    this.opts.sink?.oomKill(record);
   }
 
   private rememberKmsg(key: string): void {
@@ -701,24 +631,4 @@ function noteVictim(entry: ContainerEntry, record: KillRecord): void {
   const v = record.victim;
   if (v === undefined || (entry.lastVictim !== undefined && entry.lastVictim.timeMs > record.timeMs)) return;
   entry.lastVictim = { comm: v.comm, pid: v.pid, scope: record.scope, timeMs: record.timeMs };
-}
-
-/** The event-log form of a kill record. */
-export function toStoredEvent(record: KillRecord, entry: ContainerEntry | undefined): StoredOomEvent {
-  const ev: StoredOomEvent = {
-    key: record.key,
-    timeMs: record.timeMs,
-    timeExact: record.timeExact,
-    scope: record.scope,
-    groupKill: record.groupKill,
-    sources: [...record.sources].sort(),
-  };
-  if (record.trigger) ev.trigger = record.trigger;
-  if (record.containerId) ev.containerId = record.containerId;
-  if (entry) ev.labels = { ...entry.labels };
-  if (record.cgroup) ev.cgroup = record.cgroup;
-  if (record.victim) ev.victim = { ...record.victim };
-  if (record.usageBytes !== undefined) ev.usageBytes = record.usageBytes;
-  if (record.limitBytes !== undefined) ev.limitBytes = record.limitBytes;
-  return ev;
 }

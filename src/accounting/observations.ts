@@ -1,3 +1,5 @@
+import type { KillTrigger, OomVictim } from '../state/oom-kill';
+
 /**
  * What the OOM sources observe, in the shapes the OOM ledger (accounting/ledger.ts) consumes. Sources
  * parse and normalise; the ledger alone decides what is a new kill, what is the same kill seen again,
@@ -18,7 +20,7 @@ export interface KernelOomKill {
    * the records that say were lost (a 4.x `Killed process` line has no prefix; its `Kill process` line was
    * overwritten or never read).
    */
-  trigger: 'system' | 'cgroup' | 'other' | 'unknown';
+  trigger: KillTrigger;
   /**
    * The kernel's `constraint=` (CONSTRAINT_MEMCG, CONSTRAINT_NONE, CONSTRAINT_CPUSET, CONSTRAINT_MEMORY_POLICY)
    * from the `oom-kill:` line, when that line was printed for this victim (5.0+, not rate-limited).
@@ -32,16 +34,7 @@ export interface KernelOomKill {
    * kill by matching it with a cgroup counter increase or a Docker `oom` event.
    */
   taskMemcg?: string;
-  victim: {
-    pid: number;
-    comm: string;
-    uid?: number;
-    totalVmBytes?: number;
-    anonRssBytes?: number;
-    fileRssBytes?: number;
-    shmemRssBytes?: number;
-    oomScoreAdj?: number;
-  };
+  victim: OomVictim;
   /**
    * One of the processes killed after `Tasks in <memcg> are going to be killed due to memory.oom.group set`
    * (the first victim, killed before that line, is not flagged).

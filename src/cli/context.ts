@@ -5,6 +5,7 @@ import { type CgroupLayout, CgroupLayoutError, detectLayout } from '../cgroup/la
 import { serveFlags } from '../config';
 import { OomwatchError } from '../errors';
 import { type FlagSpec, type FlagValue, formatFlagHelp, parseFlags } from '../flags';
+import { StateQueries } from '../state/queries';
 import { DB_FILE, SCHEMA_VERSION, StateStore } from '../state/store';
 import { DockerClient } from './docker';
 
@@ -169,7 +170,7 @@ export class CliContext {
    * The daemon's state database, read-only. `required`: a missing database is an error that says what to
    * do; otherwise a warning and undefined.
    */
-  openState(required: boolean, what: string): StateStore | undefined {
+  openState(required: boolean, what: string): StateQueries | undefined {
     const file = this.stateFile;
     let statError: string | undefined;
     try {
@@ -219,7 +220,7 @@ export class CliContext {
       return undefined;
     }
     this.stores.push(store);
-    return store;
+    return new StateQueries(store);
   }
 
   close(): void {

@@ -1,7 +1,8 @@
 import * as fs from 'node:fs';
-import { parseSince, toApi } from '../server/oom-events-api';
-import type { ContainerLabels } from '../state/containers';
-import type { StateStore, StoredExitEvent, StoredOomEvent } from '../state/store';
+import { parseSince } from '../flags';
+import type { ContainerLabels } from '../state/labels';
+import { type ContainerExit, type OomKill, oomKillJson } from '../state/oom-kill';
+import type { StateQueries } from '../state/queries';
 import { containerFromCgroupPath } from '../cgroup/container-path';
 import { serveFlags } from '../config';
 import { type CliContext, type CommandSpec, JSON_FLAG, hostFlags, runCommand, usageError } from './context';
@@ -89,13 +90,13 @@ export const EVENTS: CommandSpec = {
 };
 
 export type EventItem =
-  | { kind: 'oom'; id: number; ev: StoredOomEvent; update?: boolean }
-  | { kind: 'exit'; id: number; ev: StoredExitEvent };
+  | { kind: 'oom'; id: number; ev: OomKill; update?: boolean }
+  | { kind: 'exit'; id: number; ev: ContainerExit };
 
 /** Oldest first; kills before exits at the same millisecond (the kill causes the exit). */
 export function mergeEvents(
-  ooms: ReadonlyArray<StoredOomEvent & { id: number }>,
-  exits: ReadonlyArray<StoredExitEvent & { id: number }>,
+  ooms: ReadonlyArray<OomKill & { id: number }>,
+  exits: ReadonlyArray<ContainerExit & { id: number }>,
 ): EventItem[] {
   const items: EventItem[] = [
     ...ooms.map((ev): EventItem => ({ kind: 'oom', id: ev.id, ev })),
@@ -180,7 +181,7 @@ export function formatEventLine(item: EventItem, colour = false): string {
 /** Pure: one event as one JSON line (kills in the /api/v1/oom-events shape, plus `type`). */
 export function eventJson(item: EventItem): Record<string, unknown> {
   if (item.kind === 'oom')
-    return { type: 'oom_kill', ...(item.update ? { update: true } : {}), ...toApi(item.ev) };
+    return { type: 'oom_kill', ...(item.update ? { update: true } : {}), ...oomKillJson(item.ev) };
   const e = item.ev;
   return {
     type: 'exit',
@@ -231,7 +232,7 @@ export async function eventsCommand(argv: string[], env: NodeJS.ProcessEnv): Pro
     if (ctx.values['kernel-log'] === true)
       return kernelLogEvents(ctx, { sinceMs, container, follow, print, printHistory });
 
-    const store = ctx.openState(true, 'the event log') as StateStore;
+    const store = ctx.openState(true, 'the event log') as StateQueries;
     const withExits = ctx.values['no-exits'] !== true;
     // The cursor is taken first and history read up to it: nothing written in between is lost or doubled.
     const cursor = store.lastEventIds();
@@ -316,7 +317,7 @@ function untilSignal(intervalMs: number, tick: () => Promise<void> | void): Prom
 }
 
 /** The daemon saves every container once a minute; a database not written for long means no daemon. */
-function warnIfStale(ctx: CliContext, store: StateStore, follow: boolean): void {
+function warnIfStale(ctx: CliContext, store: StateQueries, follow: boolean): void {
   const last = store.lastSavedMs();
   const now = Date.now();
   if (last !== undefined && now - last > 5 * 60_000) {
@@ -342,7 +343,7 @@ function inodeOf(file: string): number | undefined {
 
 async function followEvents(
   ctx: CliContext,
-  store: StateStore,
+  store: StateQueries,
   start: { oom: number; exit: number },
   opts: FollowOptions,
 ): Promise<number> {

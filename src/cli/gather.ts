@@ -1,6 +1,6 @@
 import type { ContainerPath } from '../cgroup/container-path';
 import type { CgroupLayout } from '../cgroup/layout';
-import type { StateStore } from '../state/store';
+import type { StateQueries } from '../state/queries';
 import type { CliContext } from './context';
 import { type DockerContainerSummary, DockerUnavailable } from './docker';
 import { discover } from './host';
@@ -13,7 +13,7 @@ import { type Candidate, candidates, type KnownContainers } from './resolve';
  */
 export interface Gathered {
   layout?: CgroupLayout;
-  store?: StateStore;
+  store?: StateQueries;
   dockerUp: boolean;
   known: KnownContainers;
   all: Map<string, Candidate>;

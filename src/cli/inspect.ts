@@ -1,7 +1,7 @@
 import type { CgroupMode } from '../cgroup/layout';
 import type { PressureLine } from '../cgroup/pressure';
-import { toApi } from '../server/oom-events-api';
-import type { ContainerRow, StoredExitEvent, StoredOomEvent } from '../state/store';
+import { type ContainerExit, type OomKill, type OomKillJson, oomKillJson } from '../state/oom-kill';
+import type { ContainerRow } from '../state/store';
 import { type CommandSpec, JSON_FLAG, hostFlags, runCommand, usageError } from './context';
 import type { DockerContainerDetails } from './docker';
 import { bar, formatBytes, formatFields, formatPercent, formatTime, paint } from './format';
@@ -93,8 +93,8 @@ export interface InspectInputs {
   host?: HostMemory;
   stateRow?: ContainerRow;
   /** Newest first. */
-  oomEvents?: StoredOomEvent[];
-  exits?: StoredExitEvent[];
+  oomEvents?: OomKill[];
+  exits?: ContainerExit[];
 }
 
 interface PressureJson {
@@ -169,7 +169,7 @@ export interface InspectReport {
     oom_kills_total: number | null;
     first_seen: string | null;
     last_seen: string | null;
-    oom_events: Array<Record<string, unknown>>;
+    oom_events: OomKillJson[];
     exits: Array<{ time: string; exit_code: number; oom_killed: boolean }>;
   };
   warnings: string[];
@@ -317,7 +317,7 @@ export function buildInspectReport(i: InspectInputs): InspectReport {
       oom_kills_total: i.stateRow ? i.stateRow.oom_kills : null,
       first_seen: i.stateRow ? new Date(i.stateRow.first_seen_ms).toISOString() : null,
       last_seen: i.stateRow ? new Date(i.stateRow.last_seen_ms).toISOString() : null,
-      oom_events: (i.oomEvents ?? []).map(toApi),
+      oom_events: (i.oomEvents ?? []).map(oomKillJson),
       exits: (i.exits ?? []).map((e) => ({
         time: new Date(e.timeMs).toISOString(),
         exit_code: e.exitCode,
@@ -482,11 +482,11 @@ export function renderInspect(r: InspectReport, colour: boolean): string[] {
 }
 
 /** One kill from the event log (the /api/v1/oom-events shape): time, victim, rss, how it was seen. */
-function oomEventLine(e: Record<string, unknown>): string {
-  const v = e['victim'] as { pid: number | null; comm: string | null; rss_bytes: number | null } | null;
+function oomEventLine(e: OomKillJson): string {
+  const v = e.victim;
   const victim = v
     ? `victim ${v.comm ?? '?'} (pid ${v.pid ?? '?'})  rss ${formatBytes(v.rss_bytes ?? undefined)}`
     : 'victim unknown (kernel log not read)';
-  const time = String(e['time']).replace(/\.\d+Z$/, 'Z');
-  return `${time}  OOM kill  ${e['scope'] === 'system' ? 'SYSTEM OOM  ' : ''}${victim}  [${(e['sources'] as string[]).join(',')}]`;
+  const time = e.time.replace(/\.\d+Z$/, 'Z');
+  return `${time}  OOM kill  ${e.scope === 'system' ? 'SYSTEM OOM  ' : ''}${victim}  [${e.sources.join(',')}]`;
 }

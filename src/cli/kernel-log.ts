@@ -4,8 +4,8 @@ import { containerFromCgroupPath, shortId } from '../cgroup/container-path';
 import { OomwatchError } from '../errors';
 import { silentLogger } from '../log';
 import { KmsgSource } from '../sources/kmsg/source';
-import type { ContainerLabels } from '../state/containers';
-import type { StoredOomEvent } from '../state/store';
+import type { ContainerLabels } from '../state/labels';
+import type { OomKill } from '../state/oom-kill';
 
 /**
  * `events --kernel-log`: the OOM kills still in the kernel's ring buffer, read from /dev/kmsg with the
@@ -74,9 +74,9 @@ export class KernelLogReader {
 export function killAsEvent(
   k: KernelOomKill,
   nameOf: (id: string) => Partial<ContainerLabels> | undefined,
-): StoredOomEvent {
+): OomKill {
   const container = k.taskMemcg ? containerFromCgroupPath(k.taskMemcg) : null;
-  const ev: StoredOomEvent = {
+  const ev: OomKill = {
     key: `kmsg:${k.bootId}:${k.seq}`,
     timeMs: k.timeMs,
     timeExact: true,

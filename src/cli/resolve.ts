@@ -1,6 +1,6 @@
 import type { ContainerPath } from '../cgroup/container-path';
 import { OomwatchError } from '../errors';
-import type { ContainerLabels } from '../state/containers';
+import type { ContainerLabels } from '../state/labels';
 import type { ContainerRow } from '../state/store';
 import {
   COMPOSE_PROJECT_LABEL,

@@ -1,8 +1,8 @@
 import type { ContainerPath } from '../cgroup/container-path';
 import { FdBudget, type CgroupReader } from '../cgroup/reader';
 import type { MemorySample } from '../cgroup/sample';
-import type { ContainerLabels } from '../state/containers';
-import type { StateStore } from '../state/store';
+import type { ContainerLabels } from '../state/labels';
+import type { StateQueries } from '../state/queries';
 import { type CommandSpec, JSON_FLAG, hostFlags, runCommand, usageError } from './context';
 import type { DockerContainerSummary } from './docker';
 import {
@@ -195,7 +195,7 @@ export async function topCommand(argv: string[], env: NodeJS.ProcessEnv): Promis
     const recentMs = ctx.values['recent'] as number;
     const once = ctx.values['once'] === true;
     const layout = ctx.layout();
-    const store: StateStore | undefined = ctx.openState(
+    const store: StateQueries | undefined = ctx.openState(
       false,
       'OOM kill marks and the names of containers Docker does not list',
     );

@@ -3,28 +3,31 @@ import { writeContainerFamilies } from './container-families';
 import { type ExpositionFormat, ExpositionWriter } from './exposition';
 import type { SelfMetrics } from './self';
 
-/** A module that exports host-level families (the OOM ledger's scope counters, the kernel-log source...). */
-export type FamilyContributor = (w: ExpositionWriter) => void;
+/**
+ * Writes some of the families that are not per container (the host's kills by scope, the kernel-log source's
+ * counters, the Kubernetes pods...), from the plain state of the module that owns them.
+ */
+export type FamilyWriter = (w: ExpositionWriter) => void;
 
 /**
  * Builds the /metrics payload from memory only: the container table, the contributors' counters and
  * the self metrics. Nothing here reads a file.
  */
 export class MetricsRenderer {
-  private readonly contributors: FamilyContributor[] = [];
   /** Size of the previous payload: the next one is written into a buffer of about that size. */
   private lastSize = 64 * 1024;
   /** A payload buffer already written out, ready for the next scrape. */
   private spare: Buffer | undefined;
 
+  /**
+   * `families` are written after the per-container ones, in this order, and the self metrics last: main.ts
+   * lists them (the order is part of the saved scrapes).
+   */
   constructor(
     private readonly table: ContainerTable,
     private readonly self: SelfMetrics,
+    private readonly families: readonly FamilyWriter[] = [],
   ) {}
-
-  contribute(c: FamilyContributor): void {
-    this.contributors.push(c);
-  }
 
   /** The payload as text (tests, tools). */
   async render(format: ExpositionFormat): Promise<string> {
@@ -42,7 +45,7 @@ export class MetricsRenderer {
     const entries = [];
     for (const e of this.table.values()) if (!e.sandbox) entries.push(e);
     writeContainerFamilies(w, entries);
-    for (const c of this.contributors) c(w);
+    for (const write of this.families) write(w);
     await this.self.write(w);
     const body = w.finishBytes();
     this.lastSize = body.length;

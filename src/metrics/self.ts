@@ -96,6 +96,20 @@ export class SelfMetrics {
     }
   }
 
+  // PollReport (sources/cgroup-poller.ts): the poller's own figures.
+  pollTimed(seconds: number): void {
+    this.pollDuration.observe(seconds);
+  }
+
+  pollCompleted(atMs: number): void {
+    this.polls.inc();
+    this.lastPoll.set(atMs / 1000);
+  }
+
+  pollError(kind: string): void {
+    this.pollErrors.inc({ kind });
+  }
+
   addSource(source: Source): void {
     this.sources.push(source);
   }

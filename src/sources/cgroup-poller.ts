@@ -4,7 +4,6 @@ import { DiscoveryMemory, discoverContainers } from '../cgroup/discover';
 import type { CgroupLayout } from '../cgroup/layout';
 import { CgroupReader, type FdBudget } from '../cgroup/reader';
 import type { MemorySample, SampleError } from '../cgroup/sample';
-import type { SelfMetrics } from '../metrics/self';
 import type { Source } from '../source';
 import type { ContainerEntry, ContainerTable } from '../state/containers';
 
@@ -26,12 +25,25 @@ export interface PollListener {
   onPollComplete?(now: number, dropped: string[]): void;
 }
 
+/**
+ * What the poller reports about its own work (metrics/self.ts turns it into oomwatch_poll_duration_seconds,
+ * oomwatch_polls_total, oomwatch_last_poll_timestamp_seconds and oomwatch_poll_errors_total).
+ */
+export interface PollReport {
+  /** A poll ended, complete or not, after `seconds` of wall time. */
+  pollTimed(seconds: number): void;
+  /** A poll completed at `atMs`. */
+  pollCompleted(atMs: number): void;
+  /** A cgroup file (or the tree walk) failed. */
+  pollError(kind: SampleError['kind'] | 'discovery'): void;
+}
+
 export interface PollerOptions {
   layout: CgroupLayout;
   table: ContainerTable;
   budget: FdBudget;
   log: Logger;
-  metrics: SelfMetrics;
+  report: PollReport;
   intervalMs: number;
   seriesGraceMs: number;
   listener?: PollListener;
@@ -96,7 +108,7 @@ export class Poller implements Source {
   async pollOnce(): Promise<void> {
     if (this.running) return;
     this.running = true;
-    const stopTimer = this.opts.metrics.pollDuration.startTimer();
+    const startedNs = process.hrtime.bigint();
     try {
       const { table, layout, log } = this.opts;
       const now = Date.now();
@@ -104,7 +116,7 @@ export class Poller implements Source {
       try {
         discovered = discoverContainers(layout.memoryRoot, undefined, this.discovery);
       } catch (err) {
-        this.opts.metrics.pollErrors.inc({ kind: 'discovery' });
+        this.opts.report.pollError('discovery');
         log.error({ err, root: layout.memoryRoot }, 'cannot walk the cgroup tree');
         this.lastPollOk = false;
         return;
@@ -139,15 +151,14 @@ export class Poller implements Source {
       for (const id of dropped) this.forgetErrors(id);
       this.opts.listener?.onPollComplete?.(Date.now(), dropped);
       this.warnIfOutOfDescriptors();
-      this.opts.metrics.polls.inc();
-      this.opts.metrics.lastPoll.set(Date.now() / 1000);
+      this.opts.report.pollCompleted(Date.now());
       this.lastPollOk = true;
       if (!this.ready) {
         this.ready = true;
         this.resolveFirst();
       }
     } finally {
-      stopTimer();
+      this.opts.report.pollTimed(Number(process.hrtime.bigint() - startedNs) / 1e9);
       this.running = false;
     }
   }
@@ -202,7 +213,7 @@ export class Poller implements Source {
   }
 
   private reportError(entry: ContainerEntry, e: SampleError): void {
-    this.opts.metrics.pollErrors.inc({ kind: e.kind });
+    this.opts.report.pollError(e.kind);
     const key = `${entry.id}\0${e.file}\0${e.kind}`;
     if (this.loggedErrors.has(key)) return;
     this.loggedErrors.add(key);

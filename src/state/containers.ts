@@ -1,7 +1,7 @@
 import type { ContainerPath } from '../cgroup/container-path';
-import { shortId } from '../cgroup/container-path';
 import type { CgroupReader } from '../cgroup/reader';
 import type { MemorySample } from '../cgroup/sample';
+import { type ContainerLabels, type ContainerMetadata, LABEL_NAMES, emptyLabels } from './labels';
 import { MonotonicCounter } from './monotonic';
 
 /**
@@ -9,46 +9,6 @@ import { MonotonicCounter } from './monotonic';
  * The poller fills samples, the Docker and Kubernetes sources fill metadata, the OOM ledger fills the
  * fused counters; the exposition reads it at scrape time without touching the disk.
  */
-
-/** The fixed label set carried by every per-container series (empty strings where they do not apply). */
-export interface ContainerLabels {
-  id: string;
-  name: string;
-  image: string;
-  compose_project: string;
-  compose_service: string;
-  namespace: string;
-  pod: string;
-  container: string;
-}
-
-export const LABEL_NAMES: ReadonlyArray<keyof ContainerLabels> = [
-  'id',
-  'name',
-  'image',
-  'compose_project',
-  'compose_service',
-  'namespace',
-  'pod',
-  'container',
-];
-
-/** Metadata a runtime source knows about a container; fields it does not know stay undefined. */
-export interface ContainerMetadata {
-  name?: string;
-  image?: string;
-  composeProject?: string;
-  composeService?: string;
-  namespace?: string;
-  pod?: string;
-  container?: string;
-  /** Allow-listed extra labels for oomwatch_container_info (label name -> value). */
-  info?: Record<string, string>;
-  /** Main process id in the host's pid namespace, while running. */
-  pid?: number;
-  /** Pod sandbox (pause) container: not a workload, never exported. */
-  sandbox?: boolean;
-}
 
 export interface ExitKey {
   exitCode: number;
@@ -101,16 +61,7 @@ export class ContainerEntry {
     readonly id: string,
     now: number,
   ) {
-    this.labels = {
-      id: shortId(id),
-      name: '',
-      image: '',
-      compose_project: '',
-      compose_service: '',
-      namespace: '',
-      pod: '',
-      container: '',
-    };
+    this.labels = emptyLabels(id);
     this.firstSeenMs = now;
     this.lastSeenMs = now;
     this.goneAtMs = undefined;
@@ -152,16 +103,11 @@ export class ContainerEntry {
   /** Merge metadata from a runtime source; returns whether a label changed. */
   applyMetadata(meta: ContainerMetadata): boolean {
     const before = this.labelText;
-    const set = (k: keyof ContainerLabels, v: string | undefined): void => {
+    for (const k of LABEL_NAMES) {
+      if (k === 'id') continue;
+      const v = meta[k];
       if (v !== undefined) this.labels[k] = v;
-    };
-    set('name', meta.name);
-    set('image', meta.image);
-    set('compose_project', meta.composeProject);
-    set('compose_service', meta.composeService);
-    set('namespace', meta.namespace);
-    set('pod', meta.pod);
-    set('container', meta.container);
+    }
     if (meta.info !== undefined) this.info = meta.info;
     if (meta.pid !== undefined) this.pid = meta.pid;
     if (meta.sandbox !== undefined) this.sandbox = meta.sandbox;
@@ -199,8 +145,20 @@ export function escapeLabelValue(v: string): string {
 
 export class ContainerTable {
   private readonly entries = new Map<string, ContainerEntry>();
-  /** Called when a container is first seen, so persisted counters can be restored onto it. */
-  onCreate: ((entry: ContainerEntry) => void) | undefined;
+  private readonly createdListeners: Array<(entry: ContainerEntry) => void> = [];
+
+  /**
+   * Call `listener` whenever a container is first seen, after the listeners subscribed before it (main.ts
+   * subscribes the state store first, so persisted counters are restored before a runtime names the
+   * container). It runs inside ensure(), before the caller sets the cgroup path. Returns the unsubscribe.
+   */
+  onCreated(listener: (entry: ContainerEntry) => void): () => void {
+    this.createdListeners.push(listener);
+    return () => {
+      const i = this.createdListeners.indexOf(listener);
+      if (i >= 0) this.createdListeners.splice(i, 1);
+    };
+  }
 
   get(id: string): ContainerEntry | undefined {
     return this.entries.get(id);
@@ -212,7 +170,7 @@ export class ContainerTable {
     if (!e) {
       e = new ContainerEntry(id, now);
       this.entries.set(id, e);
-      this.onCreate?.(e);
+      for (const listener of this.createdListeners) listener(e);
     }
     return e;
   }
@@ -231,6 +189,16 @@ export class ContainerTable {
 
   get size(): number {
     return this.entries.size;
+  }
+
+  /** Containers present, and gone but kept for the series grace period (oomwatch_containers{state}). */
+  counts(): { present: number; gone: number } {
+    let present = 0;
+    let gone = 0;
+    for (const e of this.entries.values())
+      if (e.present) present++;
+      else gone++;
+    return { present, gone };
   }
 
   markGone(entry: ContainerEntry, now: number): void {

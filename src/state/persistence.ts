@@ -1,21 +1,9 @@
 import type { Logger } from 'pino';
-import { type KillRecord, type LedgerSink, toStoredEvent } from '../accounting/ledger';
-import type { ContainerEntry, ContainerLabels, ContainerTable } from './containers';
-import type { StateStore, StoredOomEvent } from './store';
-
-/** Ended hours of peak history held in memory while the database cannot be written. */
-const MAX_UNWRITTEN_HOURS = 10_000;
-
-/** A container's maxima over one hour. */
-interface Peak {
-  hourMs: number;
-  usage: number;
-  workingSet: number;
-  limit?: number;
-  swap: number;
-  /** Grew since it was last written. */
-  dirty: boolean;
-}
+import type { ContainerEntry, ContainerTable } from './containers';
+import type { ContainerLabels } from './labels';
+import type { OomKill, Scope } from './oom-kill';
+import { PeakHistory } from './peak-history';
+import type { StateStore } from './store';
 
 /**
  * Glue between the live state and the SQLite store: restores a container's counters when it is first seen
@@ -23,39 +11,30 @@ interface Peak {
  * flushes changed counters after each poll. It also keeps the most recent events in memory so the event
  * API still answers when the database cannot be written.
  */
-export class Persistence implements LedgerSink {
+export class Persistence {
   private readonly dirtyIds = new Set<string>();
   private scopesDirty = false;
   private flushTimer: NodeJS.Timeout | undefined;
-  readonly recentEvents: StoredOomEvent[] = [];
-  /** This hour's peaks per container, written at each flush when they grew. */
-  private readonly peaks = new Map<string, Peak>();
-  /** Peaks of hours that ended with a growth not yet written. */
-  private closedPeaks: Array<{ entry: ContainerEntry; peak: Peak }> = [];
-  scopesSource: (() => Record<string, number>) | undefined;
+  readonly recentEvents: OomKill[] = [];
+  private readonly peaks: PeakHistory;
 
   constructor(
     private readonly store: StateStore,
     private readonly table: ContainerTable,
     private readonly log: Logger,
-  ) {}
+    /** The host-wide kill counts by scope, read in place at each flush. */
+    private readonly scopes?: Readonly<Record<Scope, number>>,
+  ) {
+    this.peaks = new PeakHistory(store, table);
+  }
 
-  /** table.onCreate: restore what the store knows about this container. */
+  /** A container first seen (ContainerTable.onCreated): restore what the store knows about it. */
   restore(entry: ContainerEntry): void {
     const row = this.store.loadContainer(entry.id);
     if (!row) return;
     try {
-      const labels = JSON.parse(row.labels) as Partial<ContainerLabels>;
-      entry.applyMetadata({
-        name: labels.name,
-        image: labels.image,
-        composeProject: labels.compose_project,
-        composeService: labels.compose_service,
-        namespace: labels.namespace,
-        pod: labels.pod,
-        container: labels.container,
-        info: JSON.parse(row.info) as Record<string, string>,
-      });
+      const { id: _id, ...labels } = JSON.parse(row.labels) as Partial<ContainerLabels>;
+      entry.applyMetadata({ ...labels, info: JSON.parse(row.info) as Record<string, string> });
     } catch {
       // labels are refreshed by the runtime sources anyway
     }
@@ -99,19 +78,20 @@ export class Persistence implements LedgerSink {
     }
   }
 
-  oomEvent(record: KillRecord, entry: ContainerEntry | undefined): void {
-    const ev = toStoredEvent(record, entry);
-    const i = this.recentEvents.findIndex((e) => e.key === ev.key);
-    if (i >= 0) this.recentEvents[i] = ev;
+  /** A kill counted or updated: kept among the recent ones and written (a later update replaces it by key). */
+  oomKill(kill: OomKill): void {
+    const copy = storedCopy(kill);
+    const i = this.recentEvents.findIndex((e) => e.key === copy.key);
+    if (i >= 0) this.recentEvents[i] = copy;
     else {
-      this.recentEvents.push(ev);
+      this.recentEvents.push(copy);
       if (this.recentEvents.length > 1000) this.recentEvents.shift();
     }
-    this.store.upsertOomEvent(ev);
+    this.store.upsertOomKill(copy);
   }
 
   exit(entry: ContainerEntry, exitCode: number, oomKilled: boolean, timeMs: number): void {
-    this.store.insertExitEvent({
+    this.store.insertExit({
       timeMs,
       containerId: entry.id,
       labels: { ...entry.labels },
@@ -130,68 +110,6 @@ export class Persistence implements LedgerSink {
     }, 200);
   }
 
-  /** Track the hour's peak usage and working set of every present container (for `oomwatch recommend`). */
-  notePeaks(now: number): void {
-    const hourMs = Math.floor(now / 3_600_000) * 3_600_000;
-    for (const e of this.table.values()) {
-      const s = e.sample;
-      if (!s || s.usage === undefined || e.sandbox) continue;
-      let p = this.peaks.get(e.id);
-      if (!p || p.hourMs !== hourMs) {
-        if (p?.dirty) this.closedPeaks.push({ entry: e, peak: p }); // the previous hour, written at the next flush
-        p = { hourMs, usage: 0, workingSet: 0, swap: 0, dirty: false };
-        this.peaks.set(e.id, p);
-      }
-      const ws = s.workingSet ?? s.usage;
-      if (s.usage > p.usage || ws > p.workingSet || (s.swap ?? 0) > p.swap) {
-        p.usage = Math.max(p.usage, s.usage);
-        p.workingSet = Math.max(p.workingSet, ws);
-        p.swap = Math.max(p.swap, s.swap ?? 0);
-        p.dirty = true;
-      }
-      if (s.limit !== undefined && Number.isFinite(s.limit)) p.limit = s.limit;
-    }
-  }
-
-  /**
-   * Every peak that grew since it was last written, in one transaction: on a busy host most containers'
-   * peaks creep up between polls, and a transaction per container was a WAL commit per container per poll.
-   */
-  private writePeaks(): void {
-    const due = [...this.closedPeaks];
-    for (const [id, peak] of this.peaks) {
-      const entry = this.table.get(id);
-      if (!entry) {
-        this.peaks.delete(id);
-        continue;
-      }
-      if (peak.dirty) due.push({ entry, peak });
-    }
-    if (due.length === 0) return;
-    const ok = this.store.write('peak history', (db) => {
-      const upsert = db.prepare(
-        `INSERT INTO peaks (container_id, hour_ms, labels, usage_peak_bytes, working_set_peak_bytes, limit_bytes, swap_peak_bytes)
-         VALUES (?, ?, ?, ?, ?, ?, ?)
-         ON CONFLICT (container_id, hour_ms) DO UPDATE SET labels = excluded.labels,
-           usage_peak_bytes = MAX(usage_peak_bytes, excluded.usage_peak_bytes),
-           working_set_peak_bytes = MAX(working_set_peak_bytes, excluded.working_set_peak_bytes),
-           limit_bytes = excluded.limit_bytes, swap_peak_bytes = MAX(swap_peak_bytes, excluded.swap_peak_bytes)`,
-      );
-      for (const { entry: e, peak: p } of due)
-        upsert.run(e.id, p.hourMs, JSON.stringify(e.labels), p.usage, p.workingSet, p.limit ?? null, p.swap);
-    });
-    if (ok) {
-      for (const { peak } of due) peak.dirty = false;
-      this.closedPeaks = [];
-    } else {
-      // The ended hours are kept for the next flush (the newest MAX_UNWRITTEN_HOURS of them, so a disk full
-      // for days does not grow memory); the current ones are collected from `peaks` again.
-      this.closedPeaks = due
-        .filter(({ entry, peak }) => this.peaks.get(entry.id) !== peak)
-        .slice(-MAX_UNWRITTEN_HOURS);
-    }
-  }
-
   /** Write every changed counter. Failures are logged by the store and retried at the next flush. */
   flush(): void {
     if (this.dirtyIds.size > 0) {
@@ -202,10 +120,10 @@ export class Persistence implements LedgerSink {
       }
       if (this.store.saveContainers(entries)) this.dirtyIds.clear();
     }
-    if (this.scopesDirty && this.scopesSource) {
-      if (this.store.saveScopes(this.scopesSource())) this.scopesDirty = false;
+    if (this.scopesDirty && this.scopes) {
+      if (this.store.saveScopes({ ...this.scopes })) this.scopesDirty = false;
     }
-    this.writePeaks();
+    this.peaks.write();
   }
 
   private lastFullWriteMs = 0;
@@ -216,7 +134,7 @@ export class Persistence implements LedgerSink {
    * with every container once a minute; kills, exits and presence changes are written as they happen.
    */
   afterPoll(now: number): void {
-    this.notePeaks(now);
+    this.peaks.note(now);
     if (now - this.lastFullWriteMs >= 60_000) {
       this.lastFullWriteMs = now;
       for (const e of this.table.values()) this.dirtyIds.add(e.id);
@@ -230,4 +148,27 @@ export class Persistence implements LedgerSink {
     this.flush();
     this.log.debug('state flushed');
   }
+}
+
+/**
+ * The kill as it is stored: only its own fields (the ledger's working record carries matching state too), and
+ * a copy, since the ledger goes on updating its record.
+ */
+function storedCopy(k: OomKill): OomKill {
+  const copy: OomKill = {
+    key: k.key,
+    timeMs: k.timeMs,
+    timeExact: k.timeExact,
+    scope: k.scope,
+    groupKill: k.groupKill,
+    sources: [...k.sources],
+  };
+  if (k.trigger !== undefined) copy.trigger = k.trigger;
+  if (k.containerId !== undefined) copy.containerId = k.containerId;
+  if (k.labels !== undefined) copy.labels = { ...k.labels };
+  if (k.cgroup !== undefined) copy.cgroup = k.cgroup;
+  if (k.victim !== undefined) copy.victim = { ...k.victim };
+  if (k.usageBytes !== undefined) copy.usageBytes = k.usageBytes;
+  if (k.limitBytes !== undefined) copy.limitBytes = k.limitBytes;
+  return copy;
 }

@@ -1,8 +1,9 @@
-import { OomLedger, type KillRecord, type LedgerSink } from '../../src/accounting/ledger';
+import { OomLedger, type LedgerSink } from '../../src/accounting/ledger';
 import type { KernelOomKill } from '../../src/accounting/observations';
 import type { MemorySample } from '../../src/cgroup/sample';
 import { silentLogger } from '../../src/log';
 import { type ContainerEntry, ContainerTable } from '../../src/state/containers';
+import type { OomKill } from '../../src/state/oom-kill';
 
 /**
  * The OOM ledger's promise, case by case: every kill counted once whatever combination and order of
@@ -17,14 +18,14 @@ class Harness {
   now = 1_000_000;
   kmsgUp = true;
   readonly table = new ContainerTable();
-  readonly events = new Map<string, KillRecord>();
+  readonly events = new Map<string, OomKill>();
   readonly exits: Array<{ id: string; exitCode: number; oomKilled: boolean }> = [];
   private seq = 1;
   readonly ledger: OomLedger;
 
   constructor() {
     const sink: LedgerSink = {
-      oomEvent: (r) => this.events.set(r.key, { ...r, sources: new Set(r.sources) }),
+      oomKill: (r) => this.events.set(r.key, { ...r, sources: [...r.sources] }),
       exit: (e, exitCode, oomKilled) => this.exits.push({ id: e.id, exitCode, oomKilled }),
       dirty: () => undefined,
     };
@@ -89,7 +90,7 @@ class Harness {
     return this.table.get(id)?.oomKills ?? 0;
   }
 
-  recordsOf(id: string): KillRecord[] {
+  recordsOf(id: string): OomKill[] {
     return [...this.events.values()].filter((r) => r.containerId === id);
   }
 }
@@ -118,7 +119,7 @@ describe('one kill seen by several sources is counted once', () => {
     expect(h.kills(A)).toBe(1);
     expect(h.ledger.scopes).toEqual({ container: 1, system: 0, other: 0 });
     const [record] = h.recordsOf(A);
-    expect([...(record as KillRecord).sources].sort()).toEqual([...order].sort());
+    expect([...(record as OomKill).sources].sort()).toEqual([...order].sort());
     if (order.includes('kmsg')) {
       expect(record?.victim?.comm).toBe('sh');
       expect(h.table.get(A)?.lastVictim).toMatchObject({ comm: 'sh', scope: 'container' });
@@ -146,7 +147,7 @@ describe('kernel log', () => {
     h.cgroup(a, 3);
     h.advance(10_000);
     expect(h.kills(A)).toBe(3);
-    expect(h.recordsOf(A).every((r) => r.groupKill && r.sources.has('cgroup'))).toBe(true);
+    expect(h.recordsOf(A).every((r) => r.groupKill && r.sources.includes('cgroup'))).toBe(true);
   });
 
   it('counts a process the kernel reports twice in one memory.oom.group kill once, as it killed one process', () => {

@@ -58,7 +58,7 @@ describe('a descriptor budget smaller than the files to read', () => {
       table,
       budget,
       log,
-      metrics: new SelfMetrics({ processMetrics: false }),
+      report: new SelfMetrics({ processMetrics: false }),
       intervalMs: 3_600_000,
       seriesGraceMs: 0,
     });

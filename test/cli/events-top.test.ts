@@ -1,6 +1,7 @@
 import { eventHeader, eventJson, formatEventLine, mergeEvents } from '../../src/cli/events';
 import { renderTopTable, sortTopRows, type TopRow, topRow } from '../../src/cli/top';
-import type { ContainerLabels } from '../../src/state/containers';
+import type { ContainerLabels } from '../../src/state/labels';
+import type { KillSource } from '../../src/state/oom-kill';
 
 const MiB = 1024 * 1024;
 const t0 = Date.UTC(2026, 10, 28, 2, 11, 5);
@@ -25,7 +26,7 @@ const kill = {
   labels: labels('web'),
   victim: { pid: 4242, comm: 'java', anonRssBytes: 250 * MiB, fileRssBytes: 5 * MiB, shmemRssBytes: 0 },
   groupKill: false,
-  sources: ['cgroup', 'kmsg'],
+  sources: ['cgroup', 'kmsg'] as KillSource[],
 };
 const exit = {
   id: 3,

@@ -1,10 +1,9 @@
-import { OomLedger } from '../../src/accounting/ledger';
-import { silentLogger } from '../../src/log';
 import { CONTAINER_FAMILIES, writeContainerFamilies } from '../../src/metrics/container-families';
 import { ExpositionWriter } from '../../src/metrics/exposition';
 import { SelfMetrics } from '../../src/metrics/self';
-import { kmsgFamilies } from '../../src/sources/kmsg/source';
-import { ContainerEntry, ContainerTable } from '../../src/state/containers';
+import { hostKillFamilies } from '../../src/metrics/host-families';
+import { kmsgFamilies } from '../../src/metrics/kmsg-families';
+import { ContainerEntry } from '../../src/state/containers';
 
 /**
  * The metric names oomwatch exports, taken from its own family tables (not from a list kept here): the
@@ -18,12 +17,7 @@ export function exportedMetricNames(): Set<string> {
   entry.exits.set('137|true', 1);
   entry.lastVictim = { comm: 'sh', pid: 1, scope: 'container', timeMs: 0 };
   writeContainerFamilies(w, [entry]);
-  new OomLedger({
-    table: new ContainerTable(),
-    log: silentLogger(),
-    matchWindowMs: 5000,
-    kmsgUp: () => false,
-  }).writeFamilies(w);
+  hostKillFamilies({ scopes: { container: 0, system: 0, other: 0 } })(w);
   kmsgFamilies({ stats: { recordsRead: 0, recordsLost: 0, malformedRecords: 0, oomKillRecords: 0 } })(w);
   const text = w.finish();
 

@@ -7,7 +7,7 @@ import {
   type DockerListener,
   DockerSource,
 } from '../../src/sources/docker';
-import type { ContainerMetadata } from '../../src/state/containers';
+import type { ContainerMetadata } from '../../src/state/labels';
 import {
   DOCKER_SOCKET,
   TEST_IMAGE,
@@ -164,8 +164,8 @@ describeIf(isRoot(), ensureDockerd())('Docker source against the real Docker Eng
       expect.objectContaining({
         name,
         image: TEST_IMAGE,
-        composeProject: `shop-${run}`,
-        composeService: 'cart',
+        compose_project: `shop-${run}`,
+        compose_service: 'cart',
         namespace: '',
         pod: '',
         container: '',

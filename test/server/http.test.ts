@@ -36,7 +36,7 @@ async function setUp(): Promise<{
     table,
     budget: new FdBudget(256),
     log: silentLogger(),
-    metrics: self,
+    report: self,
     intervalMs: 3_600_000,
     seriesGraceMs: 600_000,
   });

@@ -52,7 +52,7 @@ function setUp(batchSize = 1): {
     table,
     budget: new FdBudget(1024),
     log,
-    metrics: self,
+    report: self,
     intervalMs: 3_600_000,
     seriesGraceMs: 600_000,
     batchSize,
@@ -101,7 +101,7 @@ describe('--series-grace', () => {
       table,
       budget: new FdBudget(1024),
       log: createLogger('silent'),
-      metrics: self,
+      report: self,
       intervalMs: 3_600_000,
       seriesGraceMs: 300,
     });

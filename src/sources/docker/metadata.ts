@@ -1,4 +1,13 @@
-import type { ContainerMetadata } from '../../state/containers';
+import type { ContainerMetadata } from '../../state/labels';
+import {
+  COMPOSE_PROJECT,
+  COMPOSE_SERVICE,
+  K8S_CONTAINER,
+  K8S_DOCKER_TYPE,
+  K8S_NAMESPACE,
+  K8S_POD,
+  K8S_SANDBOX,
+} from './labels';
 
 /**
  * Container metadata from the Docker Engine API, in the words of oomwatch's fixed label set. Pure
@@ -9,17 +18,6 @@ import type { ContainerMetadata } from '../../state/containers';
  * `Config.Env` is never touched: environment variables routinely hold secrets and never become labels
  * or metadata. The narrow input types below make that structural, not a matter of care.
  */
-
-/** Labels Docker Compose puts on every service container (docker/compose `pkg/api/labels.go`). */
-export const COMPOSE_PROJECT = 'com.docker.compose.project';
-export const COMPOSE_SERVICE = 'com.docker.compose.service';
-/** Labels the kubelet's Docker integration (dockershim, cri-dockerd) puts on pod containers. */
-export const K8S_NAMESPACE = 'io.kubernetes.pod.namespace';
-export const K8S_POD = 'io.kubernetes.pod.name';
-export const K8S_CONTAINER = 'io.kubernetes.container.name';
-export const K8S_DOCKER_TYPE = 'io.kubernetes.docker.type';
-/** `io.kubernetes.docker.type` of a pod's sandbox (pause) container: not a workload. */
-export const K8S_SANDBOX = 'podsandbox';
 
 /** The fields of one `GET /containers/json` entry oomwatch reads. */
 export interface ListedContainer {
@@ -86,8 +84,8 @@ export function metadataFromLabels(
   allow: LabelAllowList,
 ): ContainerMetadata {
   const meta: ContainerMetadata = {
-    composeProject: labels[COMPOSE_PROJECT] ?? '',
-    composeService: labels[COMPOSE_SERVICE] ?? '',
+    compose_project: labels[COMPOSE_PROJECT] ?? '',
+    compose_service: labels[COMPOSE_SERVICE] ?? '',
     namespace: labels[K8S_NAMESPACE] ?? '',
     pod: labels[K8S_POD] ?? '',
     container: labels[K8S_CONTAINER] ?? '',

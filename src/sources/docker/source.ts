@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { DockerDieEvent, DockerOomEvent } from '../../accounting/observations';
-import type { ContainerMetadata } from '../../state/containers';
+import type { ContainerMetadata } from '../../state/labels';
 import type { Source } from '../../source';
 import { type ReadOnlyDockerApi, dockerodeApi } from './api';
 import {

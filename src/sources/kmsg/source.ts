@@ -1,16 +1,12 @@
 import * as fs from 'node:fs';
-import * as path from 'node:path';
 import type { Logger } from 'pino';
 import type { KernelOomKill } from '../../accounting/observations';
-import type { FamilyContributor } from '../../metrics/render';
+import type { KmsgCursor } from '../../state/cursors';
+import { bootTimeMs, readBootId } from '../proc';
 import { KmsgStreamSplitter, OomRecordAssembler, parseKmsgRecord } from './parse';
 import type { Source } from '../../source';
 
-/** Where reading resumes: records up to `seq` of boot `bootId` have been delivered. */
-export interface KmsgCursor {
-  bootId: string;
-  seq: number;
-}
+export type { KmsgCursor };
 
 /** The few file calls the source makes; tests replace them to play EPIPE, EINVAL or a vanishing device. */
 export interface KmsgIo {
@@ -219,9 +215,7 @@ export class KmsgSource implements Source {
   }
 
   private readBoot(): { bootId: string; bootTimeMs: number } {
-    const bootId = this.io
-      .readFileSync(path.join(this.opts.procRoot, 'sys/kernel/random/boot_id'), 'utf8')
-      .trim();
+    const bootId = readBootId(this.opts.procRoot, this.io.readFileSync);
     return { bootId, bootTimeMs: bootTimeMs(this.io, this.opts.procRoot) };
   }
 
@@ -359,55 +353,3 @@ const nodeIo: KmsgIo = {
   fstatSync: (fd) => fs.fstatSync(fd),
   readFileSync: (file, encoding) => fs.readFileSync(file, encoding),
 };
-
-/**
- * Wall-clock ms at boot: now minus /proc/uptime (10 ms resolution), else `btime` of /proc/stat (whole
- * seconds). A record's time is this plus its microseconds since boot.
- */
-export function bootTimeMs(
-  io: Pick<KmsgIo, 'readFileSync'>,
-  procRoot: string,
-  now: number = Date.now(),
-): number {
-  try {
-    const uptime = Number(io.readFileSync(path.join(procRoot, 'uptime'), 'utf8').split(' ')[0]);
-    if (Number.isFinite(uptime) && uptime > 0) return Math.round(now - uptime * 1000);
-  } catch {
-    // fall back to btime below
-  }
-  const btime = /^btime (\d+)$/m.exec(io.readFileSync(path.join(procRoot, 'stat'), 'utf8'))?.[1];
-  if (btime === undefined) throw new Error(`neither ${procRoot}/uptime nor btime in ${procRoot}/stat`);
-  return Number(btime) * 1000;
-}
-
-/** The source's own counters, for /metrics. */
-export function kmsgFamilies(source: { readonly stats: KmsgStats }): FamilyContributor {
-  const rows: { name: string; help: string; value: (s: KmsgStats) => number }[] = [
-    {
-      name: 'oomwatch_kmsg_records_read_total',
-      help: 'Records read from the kernel log (/dev/kmsg), including those re-read after a restart.',
-      value: (s) => s.recordsRead,
-    },
-    {
-      name: 'oomwatch_kmsg_records_lost_total',
-      help: 'Kernel log records overwritten before oomwatch read them (seq gaps: ring overruns, and records that scrolled out while oomwatch was down).',
-      value: (s) => s.recordsLost,
-    },
-    {
-      name: 'oomwatch_kmsg_records_malformed_total',
-      help: 'Kernel log records that could not be parsed and were skipped.',
-      value: (s) => s.malformedRecords,
-    },
-    {
-      name: 'oomwatch_kmsg_oom_kill_records_total',
-      help: 'OOM-killer "Killed process" records parsed from the kernel log, including those re-read after a restart and not delivered again.',
-      value: (s) => s.oomKillRecords,
-    },
-  ];
-  return (w) => {
-    for (const r of rows) {
-      w.family(r.name, 'counter', r.help);
-      w.sample(r.name, '', r.value(source.stats));
-    }
-  };
-}

@@ -1,7 +1,6 @@
 import type { CoreV1Api, CoreV1Event, V1ObjectReference } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import type { KillRecord } from '../../accounting/ledger';
-import type { ExpositionWriter } from '../../metrics/exposition';
+import type { OomKill } from '../../state/oom-kill';
 import type { ContainerEntry } from '../../state/containers';
 import type { KubeClient } from './client';
 import type { PodMatch } from './pod-source';
@@ -53,7 +52,7 @@ export interface EventWriterOptions {
   now?: () => number;
 }
 
-type Result = 'created' | 'patched' | 'failed' | 'rate_limited';
+export type EventWriteResult = 'created' | 'patched' | 'failed' | 'rate_limited';
 
 interface Target {
   key: string;
@@ -92,7 +91,8 @@ export class OomEventWriter {
   private readonly buckets = new Map<string, Bucket>();
   /** Kills waiting for their victim, with what posts them. */
   private readonly waiting = new Map<NodeJS.Timeout, () => void>();
-  private readonly results: Record<Result, number> = { created: 0, patched: 0, failed: 0, rate_limited: 0 };
+  /** Events written, by result: monotonic, for /metrics. */
+  readonly results: Record<EventWriteResult, number> = { created: 0, patched: 0, failed: 0, rate_limited: 0 };
   private api: CoreV1Api | undefined;
   private startedMs = 0;
   private stopped = true;
@@ -140,11 +140,7 @@ export class OomEventWriter {
   }
 
   /** The ledger's kill listener (ledger.onKill). Quick: it only schedules. */
-  onKill(
-    record: Readonly<KillRecord>,
-    entry: ContainerEntry | undefined,
-    change: 'counted' | 'updated',
-  ): void {
+  onKill(record: Readonly<OomKill>, entry: ContainerEntry | undefined, change: 'counted' | 'updated'): void {
     if (this.stopped || this.closing || change !== 'counted') return;
     if (record.scope === 'other') return; // a cgroup that is neither a pod's nor the node running out
     // The record is the ledger's own object: when this runs it carries what the other sources added.
@@ -157,7 +153,7 @@ export class OomEventWriter {
     this.waiting.set(timer, post);
   }
 
-  private post(record: Readonly<KillRecord>, entry: ContainerEntry | undefined): void {
+  private post(record: Readonly<OomKill>, entry: ContainerEntry | undefined): void {
     if (this.stopped) return;
     if (this.predatesStart(record)) {
       this.opts.log.debug({ kill: record.key }, 'OOM kill from before oomwatch started: no Kubernetes Event');
@@ -170,14 +166,14 @@ export class OomEventWriter {
     for (const t of targets) this.observe(t, record.timeMs);
   }
 
-  private predatesStart(record: Readonly<KillRecord>): boolean {
+  private predatesStart(record: Readonly<OomKill>): boolean {
     if (record.timeExact) return record.timeMs < this.startedMs - 5000;
     return this.now() - this.startedMs < (this.opts.startupGraceMs ?? 10_000);
   }
 
   // ---------------------------------------------------------------- what the Event says
 
-  private podTarget(record: Readonly<KillRecord>, entry: ContainerEntry, match: PodMatch): Target {
+  private podTarget(record: Readonly<OomKill>, entry: ContainerEntry, match: PodMatch): Target {
     const { pod, container } = match;
     const involved: V1ObjectReference = {
       kind: 'Pod',
@@ -203,7 +199,7 @@ export class OomEventWriter {
     };
   }
 
-  private nodeTarget(record: Readonly<KillRecord>, match: PodMatch | undefined): Target {
+  private nodeTarget(record: Readonly<OomKill>, match: PodMatch | undefined): Target {
     const where = match
       ? ` of pod ${match.pod.namespace}/${match.pod.name}${match.container ? ` container ${match.container.name}` : ''}`
       : '';
@@ -386,18 +382,8 @@ export class OomEventWriter {
     return true;
   }
 
-  private count(result: Result): void {
+  private count(result: EventWriteResult): void {
     this.results[result]++;
-  }
-
-  writeFamilies(w: ExpositionWriter): void {
-    w.family(
-      'oomwatch_kubernetes_oom_events_total',
-      'counter',
-      'Kubernetes Events (reason OOMKilling) written for OOM kills, by result: created, patched (a repeated kill aggregated into count), failed, rate_limited (dropped by the per-object spam filter).',
-    );
-    for (const [result, n] of Object.entries(this.results))
-      w.sample('oomwatch_kubernetes_oom_events_total', `result="${result}"`, n);
   }
 
   private now(): number {
@@ -405,7 +391,7 @@ export class OomEventWriter {
   }
 }
 
-function victimText(record: Readonly<KillRecord>): string {
+function victimText(record: Readonly<OomKill>): string {
   const v = record.victim;
   if (!v) return 'a process (victim not known: the kernel log was not readable or did not name it)';
   const parts = [v.anonRssBytes, v.fileRssBytes, v.shmemRssBytes];

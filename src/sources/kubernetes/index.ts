@@ -1,32 +1,52 @@
 import type { Logger } from 'pino';
-import type { OomLedger } from '../../accounting/ledger';
 import type { Config } from '../../config';
-import type { MetricsRenderer } from '../../metrics/render';
-import type { ContainerTable } from '../../state/containers';
+import type { ContainerEntry, ContainerTable } from '../../state/containers';
+import type { OomKill } from '../../state/oom-kill';
 import type { Source } from '../../source';
 import { ClusterConfigError, chooseCluster, loadClient } from './client';
 import { OomEventWriter } from './events';
 import { KubernetesPodSource } from './pod-source';
 
+/** Kubernetes node mode as main.ts wires it: one source, and its parts for /metrics and the ledger. */
+export interface KubernetesSetup {
+  /** The `kubernetes` source: up while the pod list/watch is. */
+  source: Source;
+  /** The pod metadata source (absent when the configuration cannot work: the source is then down). */
+  pods?: KubernetesPodSource;
+  /** The OOM Event writer, fed from `kills` (absent with --k8s-events=false). */
+  writer?: OomEventWriter;
+}
+
 /**
  * Kubernetes node mode, wired as one source named `kubernetes`: the pod metadata source and, unless
- * --k8s-events=false, the OOM Event writer fed by the ledger's kill listener.
+ * --k8s-events=false, the OOM Event writer fed by the ledger's kills.
  *
  * Without a cluster (not in a pod, no kubeconfig) there is no source at all and one info line says so:
  * containers in pods are still attributed from their cgroup paths (pod UID, container id, QoS class on
  * oomwatch_container_info), only the names are missing. A cluster that is configured but unusable (no node
  * name, unreadable kubeconfig) is a source that is down, with an error that says what to fix.
  */
+/** Where counted kills come from (the OOM ledger's onKill). */
+export interface KillFeed {
+  onKill(
+    listener: (
+      kill: Readonly<OomKill>,
+      entry: ContainerEntry | undefined,
+      change: 'counted' | 'updated',
+    ) => void,
+  ): void;
+}
+
 export async function setUpKubernetes(deps: {
   config: Config;
   table: ContainerTable;
-  ledger: OomLedger;
-  renderer: MetricsRenderer;
+  /** The kills the Event writer reports. */
+  kills: KillFeed;
   log: Logger;
   env?: NodeJS.ProcessEnv;
   /** Tests: prefix of /var/run/secrets/kubernetes.io/serviceaccount. */
   serviceAccountPrefix?: string;
-}): Promise<Source | undefined> {
+}): Promise<KubernetesSetup | undefined> {
   const { config, log } = deps;
   const choice = chooseCluster({
     kubeconfig: config.kubeconfig,
@@ -52,7 +72,7 @@ export async function setUpKubernetes(deps: {
     log.error(
       'Kubernetes source down: the node name is unknown. Set NODE_NAME from the downward API (env valueFrom fieldRef spec.nodeName) or pass --node-name',
     );
-    return new DownSource();
+    return { source: new DownSource() };
   }
   let client;
   try {
@@ -60,7 +80,7 @@ export async function setUpKubernetes(deps: {
   } catch (err) {
     if (!(err instanceof ClusterConfigError)) throw err;
     log.error(`Kubernetes source down: ${err.message}`);
-    return new DownSource();
+    return { source: new DownSource() };
   }
   const pods = new KubernetesPodSource({
     client,
@@ -69,7 +89,6 @@ export async function setUpKubernetes(deps: {
     log,
     seriesGraceMs: config.seriesGraceMs,
   });
-  deps.renderer.contribute((w) => pods.writeFamilies(w));
   let writer: OomEventWriter | undefined;
   if (config.k8sEvents) {
     writer = new OomEventWriter({
@@ -79,12 +98,11 @@ export async function setUpKubernetes(deps: {
       log: log.child({ part: 'events' }),
     });
     const w = writer;
-    deps.ledger.onKill((record, entry, change) => w.onKill(record, entry, change));
-    deps.renderer.contribute((out) => w.writeFamilies(out));
+    deps.kills.onKill((kill, entry, change) => w.onKill(kill, entry, change));
   } else {
     log.info('Kubernetes Events off (--k8s-events=false)');
   }
-  return new KubernetesSource(pods, writer);
+  return { source: new KubernetesSource(pods, writer), pods, ...(writer ? { writer } : {}) };
 }
 
 class KubernetesSource implements Source {

@@ -1,6 +1,4 @@
 import type { Logger } from 'pino';
-import type { ExpositionWriter } from '../../metrics/exposition';
-import { renderLabels } from '../../metrics/exposition';
 import type { ContainerEntry, ContainerTable } from '../../state/containers';
 import type { Source } from '../../source';
 import type { KubeClient } from './client';
@@ -51,8 +49,11 @@ export interface PodMatch {
   container?: PodContainerView;
 }
 
-interface PodContainerSeries {
-  labelText: string;
+/** What oomwatch exports of one container of a pod (metrics/kubernetes-families.ts renders it). */
+export interface PodContainerSeries {
+  namespace: string;
+  pod: string;
+  container: string;
   restarts: number;
   kubeletOomKills: number;
   /** Keys of the OOMKilled terminations already seen (the last few runs). */
@@ -66,9 +67,6 @@ type WatchOutcome = 'closed' | 'expired';
 
 class WatchExpired extends Error {}
 
-const LABELS = (namespace: string, pod: string, container: string): string =>
-  renderLabels({ namespace, pod, container });
-
 export class KubernetesPodSource implements Source {
   readonly name = 'kubernetes';
   private isUp = false;
@@ -77,8 +75,7 @@ export class KubernetesPodSource implements Source {
   private cancelWatch: (() => void) | undefined;
   private wake: (() => void) | undefined;
   private sweepTimer: NodeJS.Timeout | undefined;
-  private previousOnCreate: ContainerTable['onCreate'];
-  private ourOnCreate: ContainerTable['onCreate'];
+  private unsubscribe: (() => void) | undefined;
 
   private resourceVersion: string | undefined;
   private readonly pods = new Map<string, PodView>();
@@ -91,8 +88,8 @@ export class KubernetesPodSource implements Source {
   private synced = false;
 
   /** For /metrics: lists done and watch restarts by reason. */
-  private lists = 0;
-  private readonly watchRestarts = { closed: 0, expired: 0, error: 0 };
+  /** Full lists of the node's pods, and watches ended by reason: monotonic, for /metrics. */
+  readonly stats = { lists: 0, watchRestarts: { closed: 0, expired: 0, error: 0 } };
 
   constructor(private readonly opts: PodSourceOptions) {}
 
@@ -112,12 +109,7 @@ export class KubernetesPodSource implements Source {
     // Label new containers as soon as discovery (or the kernel log) creates them. The hook runs inside
     // table.ensure(), before the caller has set the cgroup path; a microtask later the path is there and no
     // scrape can have run in between (the poller sets it synchronously).
-    this.previousOnCreate = this.opts.table.onCreate;
-    this.ourOnCreate = (entry) => {
-      this.previousOnCreate?.(entry);
-      queueMicrotask(() => this.annotate(entry));
-    };
-    this.opts.table.onCreate = this.ourOnCreate;
+    this.unsubscribe = this.opts.table.onCreated((entry) => queueMicrotask(() => this.annotate(entry)));
     this.sweepTimer = setInterval(() => this.sweep(), 30_000);
     this.sweepTimer.unref();
     this.opts.log.info(
@@ -132,7 +124,8 @@ export class KubernetesPodSource implements Source {
     this.cancelWatch?.();
     this.wake?.();
     if (this.sweepTimer) clearInterval(this.sweepTimer);
-    if (this.opts.table.onCreate === this.ourOnCreate) this.opts.table.onCreate = this.previousOnCreate;
+    this.unsubscribe?.();
+    this.unsubscribe = undefined;
     await this.loop?.catch(() => undefined);
     this.isUp = false;
   }
@@ -166,7 +159,7 @@ export class KubernetesPodSource implements Source {
         const watchStarted = this.now();
         const { outcome, events } = await this.watchOnce();
         if (outcome === 'expired') {
-          this.watchRestarts.expired++;
+          this.stats.watchRestarts.expired++;
           this.opts.log.info(
             { resourceVersion: this.resourceVersion },
             'Kubernetes watch expired (410 Gone): listing the pods again',
@@ -175,7 +168,7 @@ export class KubernetesPodSource implements Source {
           failures = 0;
           continue;
         }
-        this.watchRestarts.closed++;
+        this.stats.watchRestarts.closed++;
         // A watch the server ends at once, again and again (a misbehaving proxy), must not become a busy loop.
         if (events === 0 && this.now() - watchStarted < 1000) failures++;
         else failures = 0;
@@ -184,11 +177,11 @@ export class KubernetesPodSource implements Source {
         if (this.stopped) break;
         if (err instanceof WatchExpired || httpStatusOf(err) === 410) {
           // A watch ERROR 410, or a list whose continue token expired: start over from a fresh list.
-          this.watchRestarts.expired++;
+          this.stats.watchRestarts.expired++;
           this.resourceVersion = undefined;
           continue;
         }
-        this.watchRestarts.error++;
+        this.stats.watchRestarts.error++;
         failures++;
         const wasUp = this.isUp || failures === 1;
         this.isUp = false;
@@ -224,7 +217,7 @@ export class KubernetesPodSource implements Source {
     } while (cont);
     this.replaceAll(items);
     this.resourceVersion = rv;
-    this.lists++;
+    this.stats.lists++;
     this.synced = true;
     if (!this.isUp)
       this.opts.log.info({ pods: this.pods.size, resourceVersion: rv }, 'Kubernetes pods listed');
@@ -381,7 +374,9 @@ export class KubernetesPodSource implements Source {
     let s = this.series.get(key);
     if (!s) {
       s = {
-        labelText: LABELS(view.namespace, view.name, c.name),
+        namespace: view.namespace,
+        pod: view.name,
+        container: c.name,
         restarts: 0,
         kubeletOomKills: 0,
         seenTerminations: [],
@@ -447,67 +442,16 @@ export class KubernetesPodSource implements Source {
     }
   }
 
-  // ---------------------------------------------------------------- metrics
+  // ---------------------------------------------------------------- what is exported
 
-  writeFamilies(w: ExpositionWriter): void {
-    const present = [...this.series.values()];
-    const family = (
-      name: string,
-      type: 'counter' | 'gauge',
-      help: string,
-      value: (s: PodContainerSeries) => number | undefined,
-    ): void => {
-      let header = false;
-      for (const s of present) {
-        if (type === 'gauge' && s.goneAtMs !== undefined) continue;
-        const v = value(s);
-        if (v === undefined) continue;
-        if (!header) {
-          w.family(name, type, help);
-          header = true;
-        }
-        w.sample(name, s.labelText, v);
-      }
-    };
-    family(
-      'oomwatch_pod_container_restarts_total',
-      'counter',
-      "Restarts of the pod's container as the kubelet counts them (status restartCount).",
-      (s) => s.restarts,
-    );
-    family(
-      'oomwatch_pod_container_kubelet_oom_terminations_total',
-      'counter',
-      'Terminations of the container the kubelet reported as OOMKilled (pod status lastState/state terminated), each run counted once, since oomwatch started: a cross-check of oomwatch_container_oom_kills_total, which also counts kills of processes that did not end the container.',
-      (s) => s.kubeletOomKills,
-    );
-    family(
-      'oomwatch_pod_container_memory_request_bytes',
-      'gauge',
-      "Memory request of the pod's container (spec resources.requests.memory); absent when unset.",
-      (s) => s.requestBytes,
-    );
-    family(
-      'oomwatch_pod_container_memory_spec_limit_bytes',
-      'gauge',
-      "Memory limit in the pod's spec (resources.limits.memory), beside the cgroup's own oomwatch_container_memory_limit_bytes; absent when unset.",
-      (s) => s.limitBytes,
-    );
-    w.family('oomwatch_kubernetes_pods', 'gauge', 'Pods on this node known from the Kubernetes API.');
-    w.sample('oomwatch_kubernetes_pods', '', this.pods.size);
-    w.family(
-      'oomwatch_kubernetes_pod_lists_total',
-      'counter',
-      "Full lists of this node's pods (at start and after a watch expired).",
-    );
-    w.sample('oomwatch_kubernetes_pod_lists_total', '', this.lists);
-    w.family(
-      'oomwatch_kubernetes_watch_restarts_total',
-      'counter',
-      'Pod watches ended and started again, by reason: closed (the server ended it, normal), expired (410 Gone: listed again), error (connection or API error: retried with backoff).',
-    );
-    for (const [reason, n] of Object.entries(this.watchRestarts))
-      w.sample('oomwatch_kubernetes_watch_restarts_total', `reason="${reason}"`, n);
+  /** Every pod container's series, present or within the grace period (`goneAtMs` set). */
+  containerSeries(): IterableIterator<Readonly<PodContainerSeries>> {
+    return this.series.values();
+  }
+
+  /** Pods of this node known from the API. */
+  get podCount(): number {
+    return this.pods.size;
   }
 
   // ---------------------------------------------------------------- helpers

@@ -33,8 +33,8 @@ describe('metadata from inspect', () => {
     expect(meta).toEqual({
       name: expected['oom']!['name'],
       image: 'oomwatch-test/busybox:latest',
-      composeProject: 'shop',
-      composeService: 'cart',
+      compose_project: 'shop',
+      compose_service: 'cart',
       namespace: '',
       pod: '',
       container: '',
@@ -60,7 +60,7 @@ describe('metadata from inspect', () => {
         pod: 'web-0',
         container: 'app',
         sandbox: false,
-        composeProject: '',
+        compose_project: '',
       }),
     );
   });
@@ -123,8 +123,8 @@ describe('metadata from a start event', () => {
       expect.objectContaining({
         name: expected['oom']!['name'],
         image: 'oomwatch-test/busybox:latest',
-        composeProject: 'shop',
-        composeService: 'cart',
+        compose_project: 'shop',
+        compose_service: 'cart',
         info: { 'com.example.team': 'payments' },
       }),
     );

@@ -4,13 +4,9 @@ import * as path from 'node:path';
 import pino from 'pino';
 import type { KernelOomKill } from '../../../src/accounting/observations';
 import { ExpositionWriter } from '../../../src/metrics/exposition';
-import {
-  type KmsgCursor,
-  type KmsgIo,
-  KmsgSource,
-  bootTimeMs,
-  kmsgFamilies,
-} from '../../../src/sources/kmsg/source';
+import { kmsgFamilies } from '../../../src/metrics/kmsg-families';
+import { type KmsgCursor, type KmsgIo, KmsgSource } from '../../../src/sources/kmsg/source';
+import { bootTimeMs } from '../../../src/sources/proc';
 import { eventually } from '../../helpers/daemon';
 import { FIXTURES as ALL_FIXTURES } from '../../helpers/paths';
 

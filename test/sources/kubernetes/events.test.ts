@@ -18,6 +18,7 @@ import { ContainerTable } from '../../../src/state/containers';
 import { eventually } from '../../helpers/daemon';
 import { FakeApiServer, type Json, podFixture, writeKubeconfig } from '../../helpers/fake-apiserver';
 import { parseExposition, valueOf } from '../../helpers/prom';
+import { kubernetesEventFamilies, kubernetesFamilies } from '../../../src/metrics/kubernetes-families';
 
 /**
  * OOMKilling Events: the real ledger counts kills (kernel-log records and cgroup counter deltas), the writer
@@ -139,7 +140,7 @@ describe('OOMKilling Events', () => {
   const oomEvents = (): Json[] => server.eventsWithReason('OOMKilling');
   const metric = (result: string): number | undefined => {
     const w = new ExpositionWriter('prometheus');
-    writer.writeFamilies(w);
+    kubernetesEventFamilies(writer)(w);
     return valueOf(parseExposition(w.finish()), 'oomwatch_kubernetes_oom_events_total', { result });
   };
 
@@ -381,17 +382,22 @@ describe('--k8s-events=false', () => {
       table.ensure(APP).setPath(containerFromCgroupPath(cgroupOf(APP))!);
       const { log, lines } = capture();
       const ledger = new OomLedger({ table, log, matchWindowMs: 5000, kmsgUp: () => true });
-      const renderer = new MetricsRenderer(table, new SelfMetrics({ processMetrics: false }));
       const config = {
         nodeName: NODE,
         k8sEvents: false,
         seriesGraceMs: 60_000,
         kubeconfig: writeKubeconfig(path.join(dir, 'kubeconfig'), server.url),
       } as Config;
-      const source = await setUpKubernetes({ config, table, ledger, renderer, log, env: {} });
-      await source!.start();
+      const setup = await setUpKubernetes({ config, table, kills: ledger, log, env: {} });
+      const source = setup!.source;
+      const renderer = new MetricsRenderer(
+        table,
+        new SelfMetrics({ processMetrics: false }),
+        kubernetesFamilies(setup!),
+      );
+      await source.start();
       try {
-        await eventually(() => (source!.up ? true : undefined), 10_000, 'source up');
+        await eventually(() => (source.up ? true : undefined), 10_000, 'source up');
         ledger.onKernelKill(kernelKill(APP));
         await new Promise((r) => setTimeout(r, 2000)); // past the writer's victim wait, had there been one
         expect(table.get(APP)?.oomKills).toBe(1);
@@ -399,7 +405,7 @@ describe('--k8s-events=false', () => {
         expect(lines().some((l) => l['msg'] === 'Kubernetes Events off (--k8s-events=false)')).toBe(true);
         expect(await renderer.render('prometheus')).not.toContain('oomwatch_kubernetes_oom_events_total');
       } finally {
-        await source!.stop();
+        await source.stop();
       }
     } finally {
       await server.stop();

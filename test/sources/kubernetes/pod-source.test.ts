@@ -16,6 +16,7 @@ import { ContainerTable } from '../../../src/state/containers';
 import { eventually } from '../../helpers/daemon';
 import { FIXTURES, FakeApiServer, podFixture, writeKubeconfig } from '../../helpers/fake-apiserver';
 import { parseExposition, valueOf } from '../../helpers/prom';
+import { kubernetesFamilies, kubernetesPodFamilies } from '../../../src/metrics/kubernetes-families';
 
 /**
  * The pod metadata source against an API server speaking the list/watch protocol (test/helpers/
@@ -70,7 +71,7 @@ function discovered(table: ContainerTable, ids: string[], podUid = CART_UID): vo
 
 function scrape(source: KubernetesPodSource) {
   const w = new ExpositionWriter('prometheus');
-  source.writeFamilies(w);
+  kubernetesPodFamilies(source)(w);
   return parseExposition(w.finish());
 }
 
@@ -415,9 +416,8 @@ describe('cluster configuration', () => {
   const deps = () => {
     const table = new ContainerTable();
     const { log, lines } = capture();
-    const ledger = new OomLedger({ table, log, matchWindowMs: 5000, kmsgUp: () => false });
-    const renderer = new MetricsRenderer(table, new SelfMetrics({ processMetrics: false }));
-    return { table, log, lines, ledger, renderer };
+    const kills = new OomLedger({ table, log, matchWindowMs: 5000, kmsgUp: () => false });
+    return { table, log, lines, kills };
   };
 
   it('without a cluster the source is off and says so once, at info', async () => {
@@ -437,8 +437,8 @@ describe('cluster configuration', () => {
       ...d,
       env: {},
     });
-    expect(missing?.name).toBe('kubernetes');
-    expect(missing?.up).toBe(false);
+    expect(missing?.source.name).toBe('kubernetes');
+    expect(missing?.source.up).toBe(false);
     const prefix = fs.mkdtempSync(path.join(os.tmpdir(), 'oomwatch-sa-'));
     fs.mkdirSync(path.join(prefix, SERVICE_ACCOUNT_DIR), { recursive: true });
     fs.writeFileSync(path.join(prefix, SERVICE_ACCOUNT_DIR, 'token'), TOKEN);
@@ -449,7 +449,7 @@ describe('cluster configuration', () => {
       serviceAccountPrefix: prefix,
     });
     fs.rmSync(prefix, { recursive: true, force: true });
-    expect(noNode?.up).toBe(false);
+    expect(noNode?.source.up).toBe(false);
     const errors = d
       .lines()
       .filter((l) => l['level'] === 50)
@@ -495,18 +495,23 @@ describe('cluster configuration', () => {
         env: { KUBERNETES_SERVICE_HOST: '127.0.0.1', KUBERNETES_SERVICE_PORT: port },
         serviceAccountPrefix: prefix,
       });
-      expect(source?.name).toBe('kubernetes');
-      await source!.start();
+      expect(source?.source.name).toBe('kubernetes');
+      await source!.source.start();
       try {
-        await eventually(() => (source!.up ? true : undefined), 10_000, 'in-cluster list');
+        await eventually(() => (source!.source.up ? true : undefined), 10_000, 'in-cluster list');
         expect(d.table.get(APP)?.labels.pod).toBe('cart-7d9f8b6c5d-x2x9q');
         expect(server.requests[0]?.authorization).toBe(`Bearer ${TOKEN}`);
-        const text = await d.renderer.render('prometheus');
+        const renderer = new MetricsRenderer(
+          d.table,
+          new SelfMetrics({ processMetrics: false }),
+          kubernetesFamilies(source!),
+        );
+        const text = await renderer.render('prometheus');
         expect(
           valueOf(parseExposition(text), 'oomwatch_pod_container_restarts_total', { container: 'app' }),
         ).toBe(3);
       } finally {
-        await source!.stop();
+        await source!.source.stop();
       }
     } finally {
       await server.stop();

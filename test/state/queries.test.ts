@@ -4,10 +4,12 @@ import * as path from 'node:path';
 import { silentLogger } from '../../src/log';
 import { ContainerTable } from '../../src/state/containers';
 import { Persistence } from '../../src/state/persistence';
-import { StateStore, type StoredOomEvent } from '../../src/state/store';
+import type { OomKill } from '../../src/state/oom-kill';
+import { StateQueries } from '../../src/state/queries';
+import { StateStore } from '../../src/state/store';
 
 /**
- * The read queries the on-call commands run against the daemon's real SQLite file: written by the daemon's
+ * The read queries the on-call commands and the event API run against the daemon's real SQLite file: written by the daemon's
  * own store and persistence code, read through a second, read-only StateStore as the CLI opens it.
  */
 const HOUR = 3_600_000;
@@ -19,10 +21,11 @@ const C = 'c'.repeat(64);
 describe('state database read queries', () => {
   let dir: string;
   let writer: StateStore;
-  let reader: StateStore;
+  let readerStore: StateStore;
+  let reader: StateQueries;
   const t0 = Math.floor(Date.UTC(2026, 10, 20, 0, 0, 0) / HOUR) * HOUR;
 
-  const kill = (key: string, containerId: string | undefined, timeMs: number, name = ''): StoredOomEvent => ({
+  const kill = (key: string, containerId: string | undefined, timeMs: number, name = ''): OomKill => ({
     key,
     timeMs,
     timeExact: true,
@@ -50,20 +53,21 @@ describe('state database read queries', () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'oomwatch-cli-state-'));
     writer = new StateStore(dir, silentLogger());
     writer.open();
-    reader = new StateStore(dir, silentLogger(), { readonly: true });
-    reader.open();
+    readerStore = new StateStore(dir, silentLogger(), { readonly: true });
+    readerStore.open();
+    reader = new StateQueries(readerStore);
   });
   afterEach(async () => {
-    await reader.stop();
+    await readerStore.stop();
     await writer.stop();
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
   it('follows new events by id, oldest first, and finds a kill again when its victim is added', () => {
     expect(reader.lastEventIds()).toEqual({ oom: 0, exit: 0 });
-    writer.upsertOomEvent(kill('k1', A, t0, 'web'));
-    writer.upsertOomEvent(kill('k2', undefined, t0 + 1000));
-    writer.insertExitEvent({
+    writer.upsertOomKill(kill('k1', A, t0, 'web'));
+    writer.upsertOomKill(kill('k2', undefined, t0 + 1000));
+    writer.insertExit({
       timeMs: t0 + 2000,
       containerId: A,
       labels: {
@@ -83,13 +87,13 @@ describe('state database read queries', () => {
     expect(start).toEqual({ oom: 2, exit: 1 });
     expect(reader.oomEventsAfter(0).map((e) => e.key)).toEqual(['k1', 'k2']);
     expect(reader.oomEventsAfter(start.oom)).toEqual([]);
-    writer.upsertOomEvent(kill('k3', B, t0 + 3000));
+    writer.upsertOomKill(kill('k3', B, t0 + 3000));
     expect(reader.oomEventsAfter(start.oom).map((e) => e.key)).toEqual(['k3']);
     expect(reader.exitEventsAfter(0)).toMatchObject([
       { id: 1, containerId: A, exitCode: 137, oomKilled: true },
     ]);
     // The kernel log names the victim of k1 after it was counted: same row, same id.
-    writer.upsertOomEvent({
+    writer.upsertOomKill({
       ...kill('k1', A, t0, 'web'),
       victim: { pid: 42, comm: 'java', anonRssBytes: 100 },
     });
@@ -97,10 +101,10 @@ describe('state database read queries', () => {
   });
 
   it('counts OOM kills per container in a window for top', () => {
-    writer.upsertOomEvent(kill('old', A, t0 - 2 * HOUR));
-    writer.upsertOomEvent(kill('k1', A, t0));
-    writer.upsertOomEvent(kill('k2', A, t0 + 60_000));
-    writer.upsertOomEvent(kill('sys', undefined, t0));
+    writer.upsertOomKill(kill('old', A, t0 - 2 * HOUR));
+    writer.upsertOomKill(kill('k1', A, t0));
+    writer.upsertOomKill(kill('k2', A, t0 + 60_000));
+    writer.upsertOomKill(kill('sys', undefined, t0));
     expect([...reader.oomKillsByContainer(t0 - HOUR)]).toEqual([[A, { count: 2, lastMs: t0 + 60_000 }]]);
   });
 
@@ -108,9 +112,9 @@ describe('state database read queries', () => {
     const table = new ContainerTable();
     const persistence = new Persistence(writer, table, silentLogger());
     const web1 = table.ensure(A, t0);
-    web1.applyMetadata({ name: 'shop-web-1', composeProject: 'shop', composeService: 'web' });
+    web1.applyMetadata({ name: 'shop-web-1', compose_project: 'shop', compose_service: 'web' });
     const db = table.ensure(C, t0);
-    db.applyMetadata({ name: 'shop-db-1', composeProject: 'shop', composeService: 'db' });
+    db.applyMetadata({ name: 'shop-db-1', compose_project: 'shop', compose_service: 'db' });
     // 30 days of polls every 20 minutes; web's working set peaks at 100 MiB + its day of the month.
     for (let t = t0; t < t0 + 30 * 24 * HOUR; t += 20 * 60_000) {
       const day = Math.floor((t - t0) / (24 * HOUR));
@@ -129,7 +133,7 @@ describe('state database read queries', () => {
     // the service.
     table.markGone(web1, end);
     const web2 = table.ensure(B, end);
-    web2.applyMetadata({ name: 'shop-web-1', composeProject: 'shop', composeService: 'web' });
+    web2.applyMetadata({ name: 'shop-web-1', compose_project: 'shop', compose_service: 'web' });
     web2.sample = { readAtMs: end, usage: 50 * MiB, workingSet: 40 * MiB, limit: 512 * MiB };
     persistence.afterPoll(end);
     persistence.flush();

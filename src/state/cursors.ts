@@ -1,0 +1,81 @@
+import type { StateStore } from './store';
+
+/** Kernel-log records up to `seq` of boot `bootId` were delivered. */
+export interface KmsgCursor {
+  bootId: string;
+  seq: number;
+}
+
+/** The host's /proc/vmstat oom_kill that every kill counted so far is part of, and when it was taken. */
+export interface VmstatBaseline {
+  base: number;
+  timeMs: number;
+}
+
+/**
+ * Where each stream resumes after a restart, kept in the state database's meta table: the kernel-log cursor
+ * (boot id and sequence number), the Docker event cursor (the `timeNano` of the last event) and the
+ * /proc/vmstat baseline (the host's kill count that every counted kill is part of, valid within one boot).
+ * The Kubernetes pod source keeps none: it lists the node's pods at every start, and a resourceVersion from
+ * before a restart would mostly be expired (410 Gone) anyway.
+ *
+ * Cursors are saved after the counters they cover (the poll flushes counters first): a crash in between
+ * replays a little, and the ledger's keys make a replay count nothing twice.
+ */
+export interface SavedCursors {
+  kmsg?: KmsgCursor | undefined;
+  docker?: bigint | undefined;
+  vmstat?: VmstatBaseline | undefined;
+}
+
+export class Cursors {
+  constructor(
+    private readonly store: StateStore,
+    /** This boot's id; undefined when /proc does not tell (then no boot-bound cursor is trusted). */
+    private readonly bootId: string | undefined,
+  ) {}
+
+  /** The kernel-log cursor saved by an earlier run (of any boot: the source compares the boot id). */
+  kmsg(): KmsgCursor | undefined {
+    const bootId = this.store.getMeta('kmsg_boot_id');
+    const seq = Number(this.store.getMeta('kmsg_seq'));
+    return bootId !== undefined && Number.isInteger(seq) ? { bootId, seq } : undefined;
+  }
+
+  /**
+   * No kernel-log cursor was ever saved: oomwatch's first start on this host (or its state was lost). Kills
+   * still in the kernel's ring from before it started are then not counted: present containers count theirs
+   * from their cgroup counters, and a first deployment raises no alert for every kill since boot.
+   */
+  firstStart(): boolean {
+    return this.store.getMeta('kmsg_boot_id') === undefined;
+  }
+
+  docker(): bigint | undefined {
+    const c = this.store.getMeta('docker_since_nano');
+    return c !== undefined && /^\d+$/.test(c) ? BigInt(c) : undefined;
+  }
+
+  /** The vmstat baseline, when it was saved during this boot. */
+  vmstat(): VmstatBaseline | undefined {
+    if (this.bootId === undefined || this.store.getMeta('vmstat_boot_id') !== this.bootId) return undefined;
+    const base = Number(this.store.getMeta('vmstat_base'));
+    const timeMs = Number(this.store.getMeta('vmstat_base_time_ms'));
+    return Number.isFinite(base) && Number.isFinite(timeMs) ? { base, timeMs } : undefined;
+  }
+
+  save(c: SavedCursors): void {
+    const meta: Record<string, string> = {};
+    if (c.kmsg) {
+      meta['kmsg_boot_id'] = c.kmsg.bootId;
+      meta['kmsg_seq'] = String(c.kmsg.seq);
+    }
+    if (c.docker !== undefined) meta['docker_since_nano'] = c.docker.toString();
+    if (c.vmstat !== undefined && this.bootId !== undefined) {
+      meta['vmstat_boot_id'] = this.bootId;
+      meta['vmstat_base'] = String(c.vmstat.base);
+      meta['vmstat_base_time_ms'] = String(c.vmstat.timeMs);
+    }
+    if (Object.keys(meta).length > 0) this.store.setMeta(meta);
+  }
+}
