@@ -74,25 +74,12 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
     persistence.dirty(entry);
   });
 
-  let kmsg: KmsgSource | undefined;
-  const ledger = new OomLedger({
-    table,
-    log: log.child({ module: 'ledger' }),
-    sink: persistence,
-    host,
-    // Long enough for a cgroup counter read at the next poll to meet the kernel-log record of the same kill.
-    matchWindowMs: Math.max(5000, 2 * config.intervalMs + 3000),
-    kmsgUp: () => kmsg?.up ?? false,
-  });
-  ledger.restore(store.loadScopes(), cursors.vmstat());
-  persistence.restoreRecentlyGone(Date.now(), config.seriesGraceMs);
-
   // The kernel log resumes after the last record this state saw (same boot), so kills that happened while
   // oomwatch was down are counted and none twice.
   const startedAtMs = Date.now();
   const firstStart = cursors.firstStart();
   const kmsgCursor = cursors.kmsg();
-  kmsg =
+  const kmsg =
     config.kmsgPath === null
       ? undefined
       : new KmsgSource({
@@ -105,6 +92,18 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
           },
           ...(kmsgCursor ? { cursor: kmsgCursor } : {}),
         });
+
+  const ledger = new OomLedger({
+    table,
+    log: log.child({ module: 'ledger' }),
+    sink: persistence,
+    host,
+    // Long enough for a cgroup counter read at the next poll to meet the kernel-log record of the same kill.
+    matchWindowMs: Math.max(5000, 2 * config.intervalMs + 3000),
+    kmsgUp: () => kmsg?.up ?? false,
+  });
+  ledger.restore(store.loadScopes(), cursors.vmstat());
+  persistence.restoreRecentlyGone(Date.now(), config.seriesGraceMs);
 
   // Docker: names, images and compose labels for the series, and oom/die/start events for the ledger.
   // Work here runs on the event stream: each call only updates memory.
