@@ -4,7 +4,7 @@
  * oomwatch renders its own families instead of going through prom-client's registry: per-container label
  * sets are rendered once per container and reused on every scrape, so a scrape is string concatenation
  * over memory only. prom-client still provides the process metrics and oomwatch's self metrics, which are
- * fed through the same writer (see metrics/registry.ts) so both formats come out consistently.
+ * fed through the same writer (see metrics/self.ts) so both formats come out consistently.
  */
 
 export type ExpositionFormat = 'prometheus' | 'openmetrics';

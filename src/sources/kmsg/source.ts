@@ -3,7 +3,8 @@ import type { Logger } from 'pino';
 import type { KernelOomKill } from '../../accounting/observations';
 import type { KmsgCursor } from '../../state/cursors';
 import { bootTimeMs, readBootId } from '../proc';
-import { KmsgStreamSplitter, OomRecordAssembler, parseKmsgRecord } from './parse';
+import { OomRecordAssembler } from './assembler';
+import { KmsgStreamSplitter, parseKmsgRecord } from './record';
 import type { Source } from '../../source';
 
 export type { KmsgCursor };

@@ -6,12 +6,8 @@ import type { KernelOomKill } from '../../../src/accounting/observations';
 import { containerFromCgroupPath } from '../../../src/cgroup/container-path';
 import { parseMemoryEvents } from '../../../src/cgroup/memory-events';
 import { KmsgSource } from '../../../src/sources/kmsg/source';
-import {
-  KmsgStreamSplitter,
-  type KmsgRecord,
-  OomRecordAssembler,
-  parseKmsgRecord,
-} from '../../../src/sources/kmsg/parse';
+import { OomRecordAssembler } from '../../../src/sources/kmsg/assembler';
+import { KmsgStreamSplitter, type KmsgRecord, parseKmsgRecord } from '../../../src/sources/kmsg/record';
 import { FIXTURES } from '../../helpers/paths';
 
 /**
