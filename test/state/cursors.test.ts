@@ -1,0 +1,67 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { silentLogger } from '../../src/log';
+import { Cursors } from '../../src/state/cursors';
+import { StateStore } from '../../src/state/store';
+
+/** Where each stream resumes after a restart: saved after a poll, read back by the next process. */
+describe('cursors in the state database', () => {
+  let dir: string;
+  let store: StateStore;
+  beforeEach(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'oomwatch-cursors-'));
+    store = new StateStore(dir, silentLogger());
+    store.open();
+  });
+  afterEach(async () => {
+    await store.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('a first start has no cursor at all, and says it is the first', () => {
+    const c = new Cursors(store, 'boot-a');
+    expect(c.firstStart()).toBe(true);
+    expect(c.kmsg()).toBeUndefined();
+    expect(c.docker()).toBeUndefined();
+    expect(c.vmstat()).toBeUndefined();
+  });
+
+  it('reads back what was saved, in a new process on the same boot', async () => {
+    new Cursors(store, 'boot-a').save({
+      kmsg: { bootId: 'boot-a', seq: 4711 },
+      docker: 1_796_000_000_123_456_789n,
+      vmstat: { base: 12, timeMs: 1_796_000_000_000 },
+    });
+    await store.stop();
+    store = new StateStore(dir, silentLogger());
+    store.open();
+    const c = new Cursors(store, 'boot-a');
+    expect(c.firstStart()).toBe(false);
+    expect(c.kmsg()).toEqual({ bootId: 'boot-a', seq: 4711 });
+    expect(c.docker()).toBe(1_796_000_000_123_456_789n);
+    expect(c.vmstat()).toEqual({ base: 12, timeMs: 1_796_000_000_000 });
+  });
+
+  it('after a reboot the vmstat baseline is another boot’s and is not used; the kernel-log cursor is kept for the source to compare', () => {
+    new Cursors(store, 'boot-a').save({
+      kmsg: { bootId: 'boot-a', seq: 10 },
+      vmstat: { base: 3, timeMs: 1 },
+    });
+    const c = new Cursors(store, 'boot-b');
+    expect(c.vmstat()).toBeUndefined();
+    expect(c.kmsg()).toEqual({ bootId: 'boot-a', seq: 10 });
+  });
+
+  it('without a boot id (no /proc) no vmstat baseline is saved or trusted', () => {
+    const c = new Cursors(store, undefined);
+    c.save({ vmstat: { base: 3, timeMs: 1 } });
+    expect(store.getMeta('vmstat_base')).toBeUndefined();
+    expect(c.vmstat()).toBeUndefined();
+  });
+
+  it('a Docker cursor that is not a number of nanoseconds is ignored', () => {
+    store.setMeta({ docker_since_nano: '12abc' });
+    expect(new Cursors(store, 'boot-a').docker()).toBeUndefined();
+  });
+});
