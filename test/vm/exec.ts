@@ -66,6 +66,11 @@ export function run(cmd: string, args: readonly string[], opts: RunOptions = {})
         ),
       );
     });
+    // A command that reads no input may exit before its stdin is closed: the EPIPE that follows says nothing
+    // about the command (its exit status does), and unhandled it would fail the whole suite.
+    child.stdin.on('error', (e: NodeJS.ErrnoException) => {
+      if (e.code !== 'EPIPE') reject(e);
+    });
     child.stdin.end(opts.input ?? '');
   });
 }
