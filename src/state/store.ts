@@ -39,11 +39,17 @@ function compileOnce(db: Database.Database): Database.Database {
   return db;
 }
 
+/** A failing state database is said at most this often. */
+const WRITE_ERROR_LOG_INTERVAL_MS = 10 * 60_000;
+
 export class StateStore implements Source {
   readonly name = 'state';
   private db: Database.Database | undefined;
   private writeFailed = false;
-  private loggedWriteError = false;
+  /** When a write failure was last logged (a full disk lets small writes through now and then: no log flood). */
+  private lastWriteErrorLogMs = -Infinity;
+  /** A failure was logged and its end not yet. */
+  private outageLogged = false;
   readonly file: string;
 
   constructor(
@@ -171,21 +177,28 @@ export class StateStore implements Source {
     this.db = undefined;
   }
 
-  /** Run a write; a failure is logged once and marks the store down, and the caller retries later. */
+  /**
+   * Run a write; a failure marks the store down and the caller retries later. A failure is logged once per
+   * outage, and at most every 10 minutes: on a nearly full disk SQLite still fits a small write now and then,
+   * and each such success followed by a failure must not add two lines to the log.
+   */
   write(what: string, fn: (db: Database.Database) => void): boolean {
     if (!this.db) return false;
     try {
       this.db.transaction(() => fn(this.db as Database.Database))();
       if (this.writeFailed) {
-        this.log.info('state database writable again');
         this.writeFailed = false;
-        this.loggedWriteError = false;
+        if (this.outageLogged) this.log.info('state database writable again');
+        this.outageLogged = false;
       }
       return true;
     } catch (err) {
+      const now = Date.now();
+      const firstOfOutage = !this.writeFailed;
       this.writeFailed = true;
-      if (!this.loggedWriteError) {
-        this.loggedWriteError = true;
+      if (firstOfOutage && now - this.lastWriteErrorLogMs >= WRITE_ERROR_LOG_INTERVAL_MS) {
+        this.lastWriteErrorLogMs = now;
+        this.outageLogged = true;
         const e = err as Error & { code?: string };
         this.log.error(
           { err, what, file: this.file },
