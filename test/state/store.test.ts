@@ -36,6 +36,28 @@ describe('state database', () => {
     return e;
   }
 
+  it('a disk that is full on and off is said once, and once when it is writable again, not at every flap', async () => {
+    const { log, lines } = capture();
+    const store = new StateStore(dir, log);
+    store.open();
+    const full = (): never => {
+      throw Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' });
+    };
+    const fits = (): void => undefined;
+    expect(store.write('containers', full)).toBe(false);
+    expect(store.up).toBe(false);
+    expect(store.write('containers', fits)).toBe(true);
+    expect(store.up).toBe(true);
+    for (let i = 0; i < 5; i++) {
+      store.write('peaks', full);
+      store.write('peaks', fits);
+    }
+    const said = lines.map((l) => l['msg']);
+    expect(said.filter((m) => String(m).includes('is full'))).toHaveLength(1);
+    expect(said.filter((m) => m === 'state database writable again')).toHaveLength(1);
+    await store.stop();
+  });
+
   it('keeps counters across a close and reopen', async () => {
     const { log } = capture();
     const a = new StateStore(dir, log);
