@@ -60,7 +60,7 @@ FROM ${BUILDER_IMAGE} AS build
 ENV npm_config_update_notifier=false
 WORKDIR /src
 COPY package.json package-lock.json ./
-RUN npm ci --no-audit --no-fund
+RUN npm ci --no-audit --no-fund --ignore-scripts
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 RUN npm run build \

@@ -6,7 +6,7 @@ import { type PromSample, parseExposition } from './prom';
 import { REPO } from './paths';
 
 /**
- * Runs the real oomwatch binary (dist/cli.js, built by `npm test`'s pretest) as a child process, on a free
+ * Runs the real oomwatch binary (dist/cli.js, built by `npm test`) as a child process, on a free
  * port, and gives the test its URL, its logs and a scrape function.
  */
 export const CLI = path.join(REPO, 'dist', 'cli.js');
