@@ -202,9 +202,15 @@ async function imageEntries(kernel: Kernel, nodeDir: string): Promise<Entry[]> {
       // Nested node_modules are packages of their own in the lock file.
       if (isDir && r === 'node_modules') return true;
       // better-sqlite3: its JavaScript and the one addon this guest loads (not the other platforms' builds).
-      if (isSqlite && !(r === 'package.json' || r === 'lib' || r.startsWith('lib/') || r === 'prebuilds'))
-        return true;
-      if (isSqlite && r.startsWith('prebuilds/') && r !== 'prebuilds/linux-x64.node') return true;
+      if (isSqlite) {
+        const wanted =
+          r === 'package.json' ||
+          r === 'lib' ||
+          r.startsWith('lib/') ||
+          r === 'prebuilds' ||
+          r === 'prebuilds/linux-x64.node';
+        if (!wanted) return true;
+      }
       return !isDir && NOT_RUNTIME.test(r);
     };
     for (const rel of walk(pkgDir, skip)) {
