@@ -68,11 +68,16 @@ describeIf(isRoot(), hasV1MemoryCgroup())('containers appearing and disappearing
     cgroups.make(`machine.slice/libpod-conmon-${podman}.scope`);
     const s = await eventually(
       async () => {
+        // Its identity and its first reading: a poll of a host with many containers yields between
+        // batches, so a scrape may see a new container discovered and not yet read.
         const x = await ow.scrape();
-        return has(x, 'oomwatch_container_info', podman) ? x : undefined;
+        return has(x, 'oomwatch_container_info', podman) &&
+          valueOf(x, 'oomwatch_container_memory_unlimited', { id: podman.slice(0, 12) }) !== undefined
+          ? x
+          : undefined;
       },
       10_000,
-      'the Podman container',
+      'the Podman container, read',
     );
     expect(valueOf(s, 'oomwatch_container_info', { id: podman.slice(0, 12), runtime: 'podman' })).toBe(1);
     expect(valueOf(s, 'oomwatch_container_memory_unlimited', { id: podman.slice(0, 12) })).toBe(1);
