@@ -99,6 +99,7 @@ async function main(): Promise<number> {
   }
   const { running, unlimited, oomed, group, podlimited, victim } = CONTAINERS;
   const layouts = await runScenario({
+    kernel: '6.1',
     scenario: 'capture.sh',
     env: {
       ...containerEnv([running, unlimited, oomed, group, podlimited]),
@@ -110,6 +111,7 @@ async function main(): Promise<number> {
     },
   });
   const global = await runScenario({
+    kernel: '6.1',
     scenario: 'capture-global-oom.sh',
     memoryMb: 512,
     env: { ...containerEnv([victim]), VICTIM: 'victim' },
