@@ -126,7 +126,10 @@ async function main(argv: string[]): Promise<number> {
   return 0;
 }
 
-/** Kernel and package, as the CAPTURED files say it: "5.10.0-46-amd64 (Debian linux-image-... 5.10.262-1)". */
+/**
+ * Kernel and package, as the CAPTURED files say it:
+ * "5.10.0-46-amd64 (Debian bullseye, linux-image-5.10.0-46-amd64 5.10.262-1)".
+ */
 const describeKernel = (k: Kernel): string => `${k.release} (Debian ${k.suite}, ${k.package} ${k.version})`;
 
 async function capture(line: KernelLine): Promise<void> {

@@ -11,8 +11,9 @@ import { run, withLock, writeAtomic } from './exec';
  *   6.12  trixie     the current line: memory.peak, oom_group_kill, modules compressed with xz
  *
  * Each is fetched once into .cache/vm/kernels/<suite>/ with apt, through an apt configuration of its own
- * (.cache/vm/apt/<suite>/: its sources list, lists, package cache and an empty dpkg status), so the machine's
- * apt sources, lists and installed packages are never read or changed. Only the linux-image package is
+ * (.cache/vm/apt/<suite>/: its sources list, lists, package cache and an empty dpkg status). The machine's
+ * apt sources are only read, for the archive's address; its apt configuration, lists, cache and installed
+ * packages play no part and are never changed. Only the linux-image package is
  * downloaded: the one the suite's linux-image-amd64 metapackage depends on now. It is unpacked with dpkg-deb
  * and depmod writes its modules.dep (the package leaves that to its postinst). Once cached, a kernel is used as
  * it is, without asking the archive again: a newer Debian kernel is taken only after `rm -r` of its directory
@@ -48,7 +49,7 @@ export interface Kernel {
 
 /** What a kernel has, by kernel version (the cgroup v2 memory interface grew over these releases). */
 export interface KernelFeatures {
-  /** memory.peak: from 5.19 (commit 8e20d4b33266, "mm: memcontrol: introduce memory.peak"). */
+  /** memory.peak: from 5.19. */
   memoryPeak: boolean;
   /** memory.events oom_group_kill: from 5.17. */
   oomGroupKillEvent: boolean;
