@@ -3,28 +3,36 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { type VmContainer, container, containerEnv } from './containers';
 import { repoRoot } from './exec';
+import { KERNEL_LINES, type Kernel, type KernelLine, isKernelLine } from './kernels';
 import { type KmsgRecord, killedProcesses, oomReports, parseKmsgDump } from './kmsg-records';
 import { type ScenarioRun, runScenario, vmPrerequisites } from './vm';
 
 /**
- * `npm run fixtures:v2`: refresh the cgroup v2 fixture trees and the kernel-log OOM records from what the VM's
- * kernel (Debian's 6.1) really writes, instead of typing them by hand.
+ * `npm run fixtures:v2 [-- LINE...]`: refresh the cgroup v2 fixture trees and the kernel-log OOM records from
+ * what each of the VM's kernels (Debian's 5.10, 6.1 and 6.12; all three unless kernel lines are given) really
+ * writes, instead of typing them by hand. Per kernel line:
  *
- *   test/fixtures/cgroup/v2-captured/layouts/     a cgroup v2 root: containers in the Docker systemd, Docker
- *                                                 cgroupfs and Kubernetes systemd layouts, running, unlimited,
- *                                                 after a limit OOM, after a memory.oom.group kill, under a
- *                                                 pod-level limit (see containers.json for which is which)
- *   test/fixtures/cgroup/v2-captured/global-oom/  a cgroup v2 root after a global OOM killed a container's process
- *   test/fixtures/kmsg/captured-6.1/              the /dev/kmsg records of a limit OOM, a group kill and a global
- *                                                 OOM, one record a line, as /dev/kmsg returned them
+ *   test/fixtures/cgroup/v2-captured<-LINE>/layouts/     a cgroup v2 root: containers in the Docker systemd,
+ *                                                        Docker cgroupfs and Kubernetes systemd layouts,
+ *                                                        running, unlimited, after a limit OOM, after a
+ *                                                        memory.oom.group kill, under a pod-level limit (see
+ *                                                        containers.json for which is which)
+ *   test/fixtures/cgroup/v2-captured<-LINE>/global-oom/  a cgroup v2 root after a global OOM killed a
+ *                                                        container's process
+ *   test/fixtures/kmsg/captured-LINE/                    the /dev/kmsg records of a limit OOM, a group kill
+ *                                                        and a global OOM, one record a line, as /dev/kmsg
+ *                                                        returned them
  *
- * Container ids and pod UIDs are derived from fixed names, so a new capture changes the numbers in the files
- * and not the paths. Both directories are replaced as a whole.
+ * The 6.1 cgroup capture keeps its first name, v2-captured/ (no suffix): the parser tests and the v2 fixture
+ * tree (test/cgroup/make-v2-tree.mjs) are built on it. Container ids and pod UIDs are derived from fixed
+ * names, the same for every kernel, so a new capture changes the numbers in the files and not the paths, and
+ * the kernels' files can be compared path by path. Each kernel's directories are replaced as a whole.
  */
 
 const ROOT = repoRoot();
-const CGROUP_OUT = path.join(ROOT, 'test', 'fixtures', 'cgroup', 'v2-captured');
-const KMSG_OUT = path.join(ROOT, 'test', 'fixtures', 'kmsg', 'captured-6.1');
+const cgroupOut = (line: KernelLine): string =>
+  path.join(ROOT, 'test', 'fixtures', 'cgroup', line === '6.1' ? 'v2-captured' : `v2-captured-${line}`);
+const kmsgOut = (line: KernelLine): string => path.join(ROOT, 'test', 'fixtures', 'kmsg', `captured-${line}`);
 
 const fixedHex = (name: string): string =>
   createHash('sha256').update(`oomwatch fixture ${name}`).digest('hex');
@@ -67,6 +75,15 @@ function writeTree(run: ScenarioRun, prefix: string, dir: string): number {
   return n;
 }
 
+/** The file names of the captured containers' directories (what this kernel has of the files emit_tree asks for). */
+function cgroupFileNames(run: ScenarioRun): string[] {
+  const names = new Set<string>();
+  for (const c of Object.values(CONTAINERS))
+    for (const name of run.results.keys())
+      if (name.startsWith(`tree/${c.cgroup}/`)) names.add(name.slice(`tree/${c.cgroup}/`.length));
+  return [...names].sort();
+}
+
 /** The one OOM report (records from "invoked oom-killer" on) whose victims are in `c`'s cgroup. */
 function reportOf(records: KmsgRecord[], c: VmContainer): KmsgRecord[] {
   const found = oomReports(records).filter((rep) =>
@@ -91,14 +108,36 @@ function rawRecords(dump: string, report: KmsgRecord[]): string {
   return `${out.join('\n')}\n`;
 }
 
-async function main(): Promise<number> {
+async function main(argv: string[]): Promise<number> {
   const missing = vmPrerequisites().filter((p) => !p.ok);
   if (missing.length > 0) {
     process.stderr.write(`fixtures:v2: ${missing.map((p) => p.why).join('; ')}\n`);
     return 1;
   }
+  const bad = argv.filter((a) => !isKernelLine(a));
+  if (bad.length > 0) {
+    process.stderr.write(
+      `fixtures:v2: unknown kernel line ${bad.join(', ')} (known: ${KERNEL_LINES.join(', ')})\n`,
+    );
+    return 2;
+  }
+  const lines = argv.length > 0 ? (argv as KernelLine[]) : [...KERNEL_LINES];
+  for (const line of lines) await capture(line);
+  return 0;
+}
+
+/**
+ * Kernel and package, as the CAPTURED files say it:
+ * "5.10.0-46-amd64 (Debian bullseye, linux-image-5.10.0-46-amd64 5.10.262-1)".
+ */
+const describeKernel = (k: Kernel): string => `${k.release} (Debian ${k.suite}, ${k.package} ${k.version})`;
+
+async function capture(line: KernelLine): Promise<void> {
+  const cgroupDir = cgroupOut(line);
+  const kmsgDir = kmsgOut(line);
   const { running, unlimited, oomed, group, podlimited, victim } = CONTAINERS;
   const layouts = await runScenario({
+    kernel: line,
     scenario: 'capture.sh',
     env: {
       ...containerEnv([running, unlimited, oomed, group, podlimited]),
@@ -110,16 +149,19 @@ async function main(): Promise<number> {
     },
   });
   const global = await runScenario({
+    kernel: line,
     scenario: 'capture-global-oom.sh',
     memoryMb: 512,
     env: { ...containerEnv([victim]), VICTIM: 'victim' },
   });
 
-  const kernel = layouts.text('kernel').trim();
+  const kernel = describeKernel(layouts.kernel);
+  if (layouts.text('kernel').trim() !== layouts.kernel.release)
+    throw new Error(`the VM ran ${layouts.text('kernel').trim()}, not ${layouts.kernel.release}`);
   const date = new Date().toISOString().slice(0, 10);
   const files =
-    writeTree(layouts, 'tree', path.join(CGROUP_OUT, 'layouts')) +
-    writeTree(global, 'tree', path.join(CGROUP_OUT, 'global-oom'));
+    writeTree(layouts, 'tree', path.join(cgroupDir, 'layouts')) +
+    writeTree(global, 'tree', path.join(cgroupDir, 'global-oom'));
   const manifest = Object.values(CONTAINERS).map((c) => ({
     tree: c === victim ? 'global-oom' : 'layouts',
     name: c.name,
@@ -128,16 +170,18 @@ async function main(): Promise<number> {
     cgroup: c.cgroup,
     state: STATES[c.name as keyof typeof CONTAINERS],
   }));
-  fs.writeFileSync(path.join(CGROUP_OUT, 'containers.json'), `${JSON.stringify(manifest, null, 2)}\n`);
+  fs.mkdirSync(cgroupDir, { recursive: true });
+  fs.writeFileSync(path.join(cgroupDir, 'containers.json'), `${JSON.stringify(manifest, null, 2)}\n`);
   fs.writeFileSync(
-    path.join(CGROUP_OUT, 'CAPTURED'),
+    path.join(cgroupDir, 'CAPTURED'),
     `Captured by npm run fixtures:v2 (test/vm/capture-fixtures.ts) on ${date}: kernel ${kernel} booted by qemu with\n` +
       `cgroup_no_v1=all (cgroup v2 only), page size 4096. layouts/ and global-oom/ are cgroup v2 roots holding the files\n` +
-      `oomwatch reads of every directory above and of each container; containers.json says what each container did.\n`,
+      `oomwatch reads of every directory above and of each container; containers.json says what each container did.\n` +
+      `A container's directory holds the files of this list the kernel has: ${cgroupFileNames(layouts).join(' ')}.\n`,
   );
 
-  fs.rmSync(KMSG_OUT, { recursive: true, force: true });
-  fs.mkdirSync(KMSG_OUT, { recursive: true });
+  fs.rmSync(kmsgDir, { recursive: true, force: true });
+  fs.mkdirSync(kmsgDir, { recursive: true });
   const layoutsKmsg = parseKmsgDump(layouts.text('kmsg'));
   const globalKmsg = parseKmsgDump(global.text('kmsg'));
   const groupReport = reportOf(layoutsKmsg, group);
@@ -147,9 +191,9 @@ async function main(): Promise<number> {
     'group-kill.txt': rawRecords(layouts.text('kmsg'), groupReport),
     'global-oom.txt': rawRecords(global.text('kmsg'), reportOf(globalKmsg, victim)),
   };
-  for (const [name, text] of Object.entries(kmsgFiles)) fs.writeFileSync(path.join(KMSG_OUT, name), text);
+  for (const [name, text] of Object.entries(kmsgFiles)) fs.writeFileSync(path.join(kmsgDir, name), text);
   fs.writeFileSync(
-    path.join(KMSG_OUT, 'CAPTURED'),
+    path.join(kmsgDir, 'CAPTURED'),
     `Captured by npm run fixtures:v2 (test/vm/capture-fixtures.ts) on ${date}: kernel ${kernel} under qemu, cgroup v2.\n` +
       `One OOM report a file, every record from "invoked oom-killer" to its last kill, one record a line as /dev/kmsg\n` +
       `returned it ("prio,seq,usec,flags;message", continuation lines included):\n` +
@@ -159,13 +203,12 @@ async function main(): Promise<number> {
       `  global-oom.txt  a global OOM (no limit, 512 MB VM) killing a process (awk) in ${victim.cgroup}\n`,
   );
   process.stdout.write(
-    `fixtures:v2: ${files} cgroup files in ${path.relative(ROOT, CGROUP_OUT)}, ${Object.keys(kmsgFiles).length} kernel-log reports in ` +
-      `${path.relative(ROOT, KMSG_OUT)} (kernel ${kernel})\n`,
+    `fixtures:v2: ${files} cgroup files in ${path.relative(ROOT, cgroupDir)}, ${Object.keys(kmsgFiles).length} kernel-log reports in ` +
+      `${path.relative(ROOT, kmsgDir)} (kernel ${kernel})\n`,
   );
-  return 0;
 }
 
-main().then(
+main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (err: unknown) => {
     process.stderr.write(`fixtures:v2: ${(err as Error).stack ?? String(err)}\n`);

@@ -3,6 +3,7 @@ import { valueOf } from '../helpers/prom';
 import { container, containerEnv } from './containers';
 import { containerValue } from './oom-api';
 import { type ScenarioRun, runScenario, vmPrerequisites } from './vm';
+import { kernelsFor } from './matrix';
 
 /**
  * Immediacy without the kernel log (a container runtime that hides /dev/kmsg): on cgroup v2 oomwatch watches
@@ -11,30 +12,37 @@ import { type ScenarioRun, runScenario, vmPrerequisites } from './vm';
  */
 const KILLS = 5;
 
-describeIf(...vmPrerequisites())('cgroup v2 in a VM: OOM kills through the memory.events watch alone', () => {
-  const c = container('watched', 'docker-systemd');
-  let run: ScenarioRun;
+for (const line of kernelsFor('events-watch'))
+  describeIf(...vmPrerequisites())(
+    `cgroup v2 in a VM (kernel ${line}): OOM kills through the memory.events watch alone`,
+    () => {
+      const c = container('watched', 'docker-systemd');
+      let run: ScenarioRun;
 
-  beforeAll(async () => {
-    run = await runScenario({
-      scenario: 'events-watch.sh',
-      env: { ...containerEnv([c]), KILLS: String(KILLS) },
-    });
-    const seen = Array.from({ length: KILLS }, (_, i) =>
-      run.has(`seen_ms/${i + 1}`) ? `${run.number(`seen_ms/${i + 1}`)} ms` : 'not within 10 s',
-    );
-    console.log(`memory.events watch, no kernel log: kill 1..${KILLS} on /metrics after ${seen.join(', ')}`);
-  }, 30 * 60_000);
+      beforeAll(async () => {
+        run = await runScenario({
+          kernel: line,
+          scenario: 'events-watch.sh',
+          env: { ...containerEnv([c]), KILLS: String(KILLS) },
+        });
+        const seen = Array.from({ length: KILLS }, (_, i) =>
+          run.has(`seen_ms/${i + 1}`) ? `${run.number(`seen_ms/${i + 1}`)} ms` : 'not within 10 s',
+        );
+        console.log(
+          `memory.events watch, no kernel log: kill 1..${KILLS} on /metrics after ${seen.join(', ')}`,
+        );
+      }, 30 * 60_000);
 
-  it.each(Array.from({ length: KILLS }, (_, i) => [i + 1]))(
-    'kill %i is counted within 10 s, before the next poll',
-    (i) => {
-      const after = run.scrape(`after/${i}`);
-      expect(run.number(`kernel/${i}`)).toBe(i);
-      expect(containerValue(after, 'oom_kills_total', c)).toBe(i);
-      expect(valueOf(after, 'oomwatch_polls_total')).toBe(
-        valueOf(run.scrape('before'), 'oomwatch_polls_total'),
+      it.each(Array.from({ length: KILLS }, (_, i) => [i + 1]))(
+        'kill %i is counted within 10 s, before the next poll',
+        (i) => {
+          const after = run.scrape(`after/${i}`);
+          expect(run.number(`kernel/${i}`)).toBe(i);
+          expect(containerValue(after, 'oom_kills_total', c)).toBe(i);
+          expect(valueOf(after, 'oomwatch_polls_total')).toBe(
+            valueOf(run.scrape('before'), 'oomwatch_polls_total'),
+          );
+        },
       );
     },
   );
-});

@@ -3,6 +3,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { describeIf } from '../helpers/prereq';
 import { VmError, consoleTail, parseReport, runScenario, vmPrerequisites } from './vm';
+import { kernelsFor } from './matrix';
 
 /** The harness itself: the report channel's format, and a hung scenario failing loudly instead of silently. */
 describe('VM report channel', () => {
@@ -49,44 +50,47 @@ describe('VM report channel', () => {
   });
 });
 
-describeIf(...vmPrerequisites())('VM scenario that hangs', () => {
-  it(
-    'fails with the console tail once its time is up, and leaves no qemu behind',
-    async () => {
-      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'oomwatch-vm-hang-'));
-      const script = path.join(dir, 'hang.sh');
-      fs.writeFileSync(script, 'note "about to hang"\nsleep 100000\n');
-      let kept: string | undefined;
-      try {
-        const err = await runScenario({ scenario: script, timeoutMs: 60_000 }).then(
-          () => undefined,
-          (e: unknown) => e,
-        );
-        expect(err).toBeInstanceOf(VmError);
-        const message = (err as Error).message;
-        expect(message).toMatch(/did not finish within 60 s[\s\S]*--- console tail[\s\S]*vm: about to hang/);
-        kept = /kept in (\S+)\)/.exec(message)?.[1];
-        expect(kept).toBeDefined();
-        // qemu was killed: no process still runs with that run's initrd.
-        const running = (): boolean =>
-          fs
-            .readdirSync('/proc')
-            .filter((p) => /^\d+$/.test(p))
-            .some((p) => {
-              try {
-                return fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(kept as string);
-              } catch {
-                return false;
-              }
-            });
-        const deadline = Date.now() + 5000;
-        while (running() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
-        expect(running()).toBe(false);
-      } finally {
-        fs.rmSync(dir, { recursive: true, force: true });
-        if (kept) fs.rmSync(kept, { recursive: true, force: true });
-      }
-    },
-    10 * 60_000,
-  );
-});
+for (const line of kernelsFor('harness'))
+  describeIf(...vmPrerequisites())(`VM scenario that hangs (kernel ${line})`, () => {
+    it(
+      'fails with the console tail once its time is up, and leaves no qemu behind',
+      async () => {
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'oomwatch-vm-hang-'));
+        const script = path.join(dir, 'hang.sh');
+        fs.writeFileSync(script, 'note "about to hang"\nsleep 100000\n');
+        let kept: string | undefined;
+        try {
+          const err = await runScenario({ kernel: line, scenario: script, timeoutMs: 60_000 }).then(
+            () => undefined,
+            (e: unknown) => e,
+          );
+          expect(err).toBeInstanceOf(VmError);
+          const message = (err as Error).message;
+          expect(message).toMatch(
+            /did not finish within 60 s[\s\S]*--- console tail[\s\S]*vm: about to hang/,
+          );
+          kept = /kept in (\S+)\)/.exec(message)?.[1];
+          expect(kept).toBeDefined();
+          // qemu was killed: no process still runs with that run's initrd.
+          const running = (): boolean =>
+            fs
+              .readdirSync('/proc')
+              .filter((p) => /^\d+$/.test(p))
+              .some((p) => {
+                try {
+                  return fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(kept as string);
+                } catch {
+                  return false;
+                }
+              });
+          const deadline = Date.now() + 5000;
+          while (running() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+          expect(running()).toBe(false);
+        } finally {
+          fs.rmSync(dir, { recursive: true, force: true });
+          if (kept) fs.rmSync(kept, { recursive: true, force: true });
+        }
+      },
+      10 * 60_000,
+    );
+  });

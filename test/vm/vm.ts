@@ -5,11 +5,13 @@ import * as path from 'node:path';
 import { type Prerequisite, hasCommand } from '../helpers/prereq';
 import { type PromSample, parseExposition } from '../helpers/prom';
 import { repoRoot } from './exec';
-import { type GuestImage, type Kernel, ensureImage, findKernel, packCpio } from './image';
+import { type GuestImage, VM_CACHE, ensureImage, packCpio } from './image';
+import { KERNEL_LINES, type Kernel, type KernelLine, SUITE_OF, ensureKernel, readCached } from './kernels';
 
 /**
- * Runs one scenario in a cgroup-v2 VM: Debian's kernel under qemu (software emulation: -enable-kvm hangs on
- * these machines), booted with cgroup_no_v1=all from the cached base initramfs plus a small archive holding
+ * Runs one scenario in a cgroup-v2 VM: one of Debian's kernels (5.10, 6.1 or 6.12, see kernels.ts) under qemu
+ * (software emulation: -enable-kvm hangs on these machines), booted with cgroup_no_v1=all from the cached
+ * initramfs (see image.ts) plus a small archive holding
  * /init, the helper library and the scenario script. The guest reports over a second serial port (a file
  * here); the console is kept for the error message when something goes wrong.
  *
@@ -29,6 +31,8 @@ const APPEND = 'console=ttyS0 quiet cgroup_no_v1=all panic=-1';
 export interface ScenarioOptions {
   /** The scenario script: a file name in test/vm/scenarios/, or a path. */
   scenario: string;
+  /** The kernel line to boot: Debian's kernel of that release (fetched into .cache/vm/kernels/ once). */
+  kernel: KernelLine;
   /** More files of test/vm/scenarios/ the scenario uses, copied next to it into /vm/. */
   files?: string[];
   /** Guest memory in MB (1024 unless a scenario needs less). */
@@ -42,7 +46,7 @@ export interface ScenarioOptions {
 }
 
 export interface ScenarioTimings {
-  /** Building the base image (0 when cached). */
+  /** Fetching the kernel and building the image (about 0 when both are cached). */
   imageMs: number;
   /** qemu start to the guest's /init. */
   bootMs: number;
@@ -57,6 +61,7 @@ export class VmError extends Error {}
 export class ScenarioRun {
   constructor(
     readonly scenario: string,
+    readonly kernel: Kernel,
     readonly exitCode: number,
     readonly results: ReadonlyMap<string, Buffer>,
     readonly console: string,
@@ -109,18 +114,29 @@ export class ScenarioRun {
   }
 }
 
-function kernelPrerequisite(): Prerequisite {
-  return {
-    ok: findKernel() !== undefined,
-    why: 'needs a kernel image /boot/vmlinuz-* with its modules in /lib/modules: apt-get install -y linux-image-amd64',
-  };
+/**
+ * The kernels come from Debian's archive the first time (apt-get, dpkg-deb, depmod, xz for trixie's
+ * compressed modules); once in .cache/vm/kernels/ they need nothing.
+ */
+function kernelPrerequisites(): Prerequisite[] {
+  const missing = KERNEL_LINES.filter((l) => !readCached(l, path.join(VM_CACHE, 'kernels', SUITE_OF[l])));
+  if (missing.length === 0) return [];
+  return [
+    hasCommand('apt-get', 'apt'),
+    hasCommand('dpkg-deb', 'dpkg'),
+    {
+      ok: fs.existsSync('/usr/sbin/depmod') || fs.existsSync('/sbin/depmod'),
+      why: 'needs depmod to index the fetched kernels: apt-get install -y kmod',
+    },
+    hasCommand('xz', 'xz-utils'),
+  ];
 }
 
 /** Everything a VM suite needs on the host; pass to describeIf(...). */
 export function vmPrerequisites(): Prerequisite[] {
   return [
     hasCommand('qemu-system-x86_64', 'qemu-system-x86'),
-    kernelPrerequisite(),
+    ...kernelPrerequisites(),
     hasCommand('cpio', 'cpio'),
     {
       ok: fs.existsSync('/bin/busybox'),
@@ -129,19 +145,24 @@ export function vmPrerequisites(): Prerequisite[] {
   ];
 }
 
-let imagePromise: Promise<{ kernel: Kernel; image: GuestImage }> | undefined;
-/** Whether a run has printed the image's build time yet (later runs of the process say "cached"). */
-let imageReported = false;
+const prepared = new Map<KernelLine, Promise<{ kernel: Kernel; image: GuestImage }>>();
+/** The kernels whose image's build time a run has printed (later runs of the process say "cached"). */
+const imageReported = new Set<KernelLine>();
 
-/** The kernel and the cached base image, built once per jest worker. */
-function prepare(): Promise<{ kernel: Kernel; image: GuestImage }> {
-  imagePromise ??= (async () => {
-    const kernel = findKernel();
-    if (!kernel) throw new VmError(kernelPrerequisite().why);
-    const image = await ensureImage(kernel);
-    return { kernel, image };
-  })();
-  return imagePromise;
+/** The kernel and its cached image, fetched and built once per jest worker. */
+function prepare(line: KernelLine): Promise<{ kernel: Kernel; image: GuestImage }> {
+  let p = prepared.get(line);
+  if (!p) {
+    p = (async () => {
+      const kernel = await ensureKernel(line, VM_CACHE);
+      const image = await ensureImage(kernel);
+      return { kernel, image };
+    })();
+    // A failed fetch or build is tried again by the next run, not remembered.
+    p.catch(() => prepared.delete(line));
+    prepared.set(line, p);
+  }
+  return p;
 }
 
 const shellQuote = (v: string): string => `'${v.replace(/'/g, `'\\''`)}'`;
@@ -223,20 +244,24 @@ export function consoleTail(text: string, lines = 60): string {
  */
 export async function runScenario(opts: ScenarioOptions): Promise<ScenarioRun> {
   const started = Date.now();
-  let { kernel, image } = await prepare();
+  let { kernel, image } = await prepare(opts.kernel);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'oomwatch-vm-'));
   const initrd = path.join(dir, 'initrd.cpio.gz');
   const reportFile = path.join(dir, 'report.txt');
   const consoleFile = path.join(dir, 'console.log');
-  // The kernel unpacks concatenated archives in order: the per-run files land on top of the base image.
+  // The kernel unpacks concatenated archives in order: the per-run files land on top of the image's parts.
+  const concat = (parts: string[]): void => {
+    fs.writeFileSync(initrd, '');
+    for (const p of parts) fs.appendFileSync(initrd, fs.readFileSync(p));
+  };
   try {
-    fs.copyFileSync(image.file, initrd);
+    concat(image.parts);
   } catch (err) {
     // Another run on this checkout rebuilt the image for a newer dist/ and pruned this one: take the new one.
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-    imagePromise = undefined;
-    ({ kernel, image } = await prepare());
-    fs.copyFileSync(image.file, initrd);
+    prepared.delete(opts.kernel);
+    ({ kernel, image } = await prepare(opts.kernel));
+    concat(image.parts);
   }
   const imageMs = Date.now() - started;
   fs.appendFileSync(initrd, fs.readFileSync(await overlay(dir, opts)));
@@ -282,7 +307,7 @@ export async function runScenario(opts: ScenarioOptions): Promise<ScenarioRun> {
   const fail = (what: string): never => {
     if (!qemuGone) qemu.kill('SIGKILL');
     throw new VmError(
-      `${what} (scenario ${opts.scenario}, ${memoryMb} MB VM; console and report kept in ${dir})\n` +
+      `${what} (scenario ${opts.scenario}, kernel ${kernel.release}, ${memoryMb} MB VM; console and report kept in ${dir})\n` +
         `--- console tail\n${consoleTail(consoleText)}`,
     );
   };
@@ -320,20 +345,29 @@ export async function runScenario(opts: ScenarioOptions): Promise<ScenarioRun> {
     scenarioMs: doneAt - (upAt ?? bootStart),
     totalMs: doneAt - started,
   };
-  const run = new ScenarioRun(opts.scenario, report.exitCode as number, report.results, consoleText, timings);
+  const run = new ScenarioRun(
+    opts.scenario,
+    kernel,
+    report.exitCode as number,
+    report.results,
+    consoleText,
+    timings,
+  );
   const s = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;
   console.log(
-    `VM scenario ${opts.scenario} (${memoryMb} MB): ` +
-      `image ${image.buildMs > 0 && !imageReported ? `built in ${s(image.buildMs)}` : 'cached'} (${(image.bytes / 2 ** 20).toFixed(0)} MB), ` +
-      `boot ${s(timings.bootMs)}, scenario ${s(timings.scenarioMs)}, total ${s(timings.totalMs)}`,
+    `VM scenario ${opts.scenario} on ${kernel.release} (${memoryMb} MB): ` +
+      `image ${image.buildMs > 0 && !imageReported.has(opts.kernel) ? `built in ${s(image.buildMs)}` : 'cached'} (${(image.bytes / 2 ** 20).toFixed(0)} MB), ` +
+      `boot ${s(timings.bootMs)}, scenario ${s(timings.scenarioMs)}, total ${s(timings.totalMs)}, ` +
+      `load ${os.loadavg()[0]?.toFixed(2)}`,
   );
-  imageReported = true;
+  imageReported.add(opts.kernel);
+  recordTimings(opts, kernel, memoryMb, timings);
   if (run.exitCode !== 0) {
     const log = run.has('oomwatch.log')
       ? `\n--- oomwatch log tail\n${consoleTail(run.text('oomwatch.log'), 30)}`
       : '';
     throw new VmError(
-      `scenario ${opts.scenario} failed with exit code ${run.exitCode} (console and report kept in ${dir})\n` +
+      `scenario ${opts.scenario} on ${kernel.release} failed with exit code ${run.exitCode} (console and report kept in ${dir})\n` +
         `--- console tail\n${consoleTail(consoleText)}${log}`,
     );
   }
@@ -342,4 +376,18 @@ export async function runScenario(opts: ScenarioOptions): Promise<ScenarioRun> {
     console.log(`VM scenario ${opts.scenario}: run kept in ${dir}`);
   else fs.rmSync(dir, { recursive: true, force: true });
   return run;
+}
+
+/**
+ * OOMWATCH_VM_TIMINGS=FILE appends one JSON line per finished run (scenario, kernel, boot and scenario
+ * times, the host's load average at the end), to sum up a test run's VM time per kernel.
+ */
+function recordTimings(opts: ScenarioOptions, kernel: Kernel, memoryMb: number, t: ScenarioTimings): void {
+  const file = process.env['OOMWATCH_VM_TIMINGS'];
+  if (!file) return;
+  const [load1, load5] = os.loadavg();
+  fs.appendFileSync(
+    file,
+    `${JSON.stringify({ scenario: path.basename(opts.scenario), kernel: kernel.release, line: kernel.line, memoryMb, ...t, load1, load5, at: new Date().toISOString() })}\n`,
+  );
 }

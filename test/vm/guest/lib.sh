@@ -108,8 +108,8 @@ emit_tree() {
   return 0
 }
 CGROUP_FILES='cgroup.controllers cgroup.subtree_control memory.current memory.min memory.low memory.high memory.max
-  memory.peak memory.swap.current memory.swap.max memory.stat memory.events memory.events.local memory.pressure
-  memory.oom.group'
+  memory.peak memory.swap.current memory.swap.max memory.swap.peak memory.stat memory.events memory.events.local
+  memory.pressure memory.oom.group'
 
 # cg_event DIR KEY: one counter of DIR/memory.events (e.g. oom_kill).
 cg_event() { awk -v k="$2" '$1 == k { print $2 }' "$1/memory.events"; }
@@ -117,7 +117,8 @@ cg_event() { awk -v k="$2" '$1 == k { print $2 }' "$1/memory.events"; }
 # emit_cgroup NAME DIR: report the memory.* files oomwatch reads (and a few more) as NAME/<file>.
 emit_cgroup() {
   for f in memory.current memory.max memory.low memory.high memory.min memory.swap.current memory.swap.max \
-    memory.peak memory.stat memory.events memory.events.local memory.pressure memory.oom.group cgroup.procs; do
+    memory.peak memory.swap.peak memory.stat memory.events memory.events.local memory.pressure memory.oom.group \
+    cgroup.procs; do
     [ -f "$2/$f" ] && emit_file "$1/$f" "$2/$f"
   done
   return 0
