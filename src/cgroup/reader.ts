@@ -27,6 +27,8 @@ interface FileSpec {
   root: Root;
   /** Absent on some kernels or configurations (swap accounting off, kernel before 5.19...). */
   optional: boolean;
+  /** For an optional file, why a kernel would not have it and what oomwatch then does not export. */
+  absentMeans?: string;
   apply(sample: MemorySample, text: string, scratch: Scratch): Parsed<unknown>;
   /**
    * For files that hold one integer: what `apply` does with the value, given the value read straight from
@@ -90,13 +92,23 @@ const V1_FILES: FileSpec[] = [
     file: 'memory.soft_limit_in_bytes',
     root: 'memory',
     optional: true,
+    absentMeans: 'the kernel has no soft limit: oomwatch_container_memory_reservation_bytes is not exported',
     ...integerField('reservation', 'limit'),
   },
-  { file: 'memory.max_usage_in_bytes', root: 'memory', optional: true, ...integerField('peak', 'count') },
+  {
+    file: 'memory.max_usage_in_bytes',
+    root: 'memory',
+    optional: true,
+    absentMeans:
+      "the kernel does not keep the cgroup's peak usage: oomwatch_container_memory_peak_bytes is not exported",
+    ...integerField('peak', 'count'),
+  },
   {
     file: 'memory.memsw.limit_in_bytes',
     root: 'memory',
     optional: true,
+    absentMeans:
+      'swap accounting is off (boot with swapaccount=1; the kernel needs CONFIG_MEMCG_SWAP): oomwatch_container_memory_swap_limit_bytes is not exported',
     ...integerScratch('memswLimit', 'limit'),
   },
   {
@@ -134,7 +146,14 @@ const V1_FILES: FileSpec[] = [
       return r;
     },
   },
-  { file: 'memory.failcnt', root: 'memory', optional: true, ...integerField('limitHits', 'count') },
+  {
+    file: 'memory.failcnt',
+    root: 'memory',
+    optional: true,
+    absentMeans:
+      'the kernel does not count limit hits for the cgroup: oomwatch_container_memory_limit_hits_total is not exported',
+    ...integerField('limitHits', 'count'),
+  },
   {
     // With swap accounting the kernel charges memory+swap first: a charge that fails there counts in
     // memsw.failcnt and never reaches the memory counter, so a limit without swap allowance
@@ -142,19 +161,61 @@ const V1_FILES: FileSpec[] = [
     file: 'memory.memsw.failcnt',
     root: 'memory',
     optional: true,
+    absentMeans:
+      'swap accounting is off (boot with swapaccount=1; the kernel needs CONFIG_MEMCG_SWAP): limit hits count memory.failcnt alone',
     ...integerScratch('memswFailcnt', 'count'),
   },
-  { file: 'memory.pressure', root: 'pressure', optional: true, apply: applyPressure },
+  {
+    file: 'memory.pressure',
+    root: 'pressure',
+    optional: true,
+    absentMeans:
+      'pressure stall information is off (boot with psi=1; the kernel needs CONFIG_PSI): the oomwatch_container_memory_pressure_* counters are not exported',
+    apply: applyPressure,
+  },
 ];
 
 const V2_FILES: FileSpec[] = [
   { file: 'memory.current', root: 'memory', optional: false, ...integerField('usage', 'count') },
   { file: 'memory.max', root: 'memory', optional: false, ...integerField('limit', 'limit') },
-  { file: 'memory.low', root: 'memory', optional: true, ...integerField('reservation', 'limit') },
-  { file: 'memory.high', root: 'memory', optional: true, ...integerField('high', 'limit') },
-  { file: 'memory.swap.current', root: 'memory', optional: true, ...integerField('swap', 'count') },
-  { file: 'memory.swap.max', root: 'memory', optional: true, ...integerField('swapLimit', 'limit') },
-  { file: 'memory.peak', root: 'memory', optional: true, ...integerField('peak', 'count') },
+  {
+    file: 'memory.low',
+    root: 'memory',
+    optional: true,
+    absentMeans: 'the kernel has no memory.low: oomwatch_container_memory_reservation_bytes is not exported',
+    ...integerField('reservation', 'limit'),
+  },
+  {
+    file: 'memory.high',
+    root: 'memory',
+    optional: true,
+    absentMeans: 'the kernel has no memory.high: oomwatch_container_memory_high_bytes is not exported',
+    ...integerField('high', 'limit'),
+  },
+  {
+    file: 'memory.swap.current',
+    root: 'memory',
+    optional: true,
+    absentMeans:
+      'the kernel keeps no swap accounting for cgroups (CONFIG_MEMCG_SWAP off, or swapaccount=0): oomwatch_container_memory_swap_bytes is not exported',
+    ...integerField('swap', 'count'),
+  },
+  {
+    file: 'memory.swap.max',
+    root: 'memory',
+    optional: true,
+    absentMeans:
+      'the kernel keeps no swap accounting for cgroups (CONFIG_MEMCG_SWAP off, or swapaccount=0): oomwatch_container_memory_swap_limit_bytes is not exported',
+    ...integerField('swapLimit', 'limit'),
+  },
+  {
+    file: 'memory.peak',
+    root: 'memory',
+    optional: true,
+    absentMeans:
+      'the kernel is older than 5.19, which added memory.peak: oomwatch_container_memory_peak_bytes is not exported',
+    ...integerField('peak', 'count'),
+  },
   {
     file: 'memory.stat',
     root: 'memory',
@@ -190,6 +251,7 @@ const V2_FILES: FileSpec[] = [
     file: 'memory.oom.group',
     root: 'memory',
     optional: true,
+    absentMeans: 'the kernel is older than 4.19, which added memory.oom.group: no kill is a group kill',
     apply: (s, text) => {
       const r = parseCount(text);
       if (r.ok) s.oomGroup = r.value !== 0;
@@ -202,7 +264,14 @@ const V2_FILES: FileSpec[] = [
       },
     },
   },
-  { file: 'memory.pressure', root: 'pressure', optional: true, apply: applyPressure },
+  {
+    file: 'memory.pressure',
+    root: 'pressure',
+    optional: true,
+    absentMeans:
+      'pressure stall information is off (boot with psi=1; the kernel needs CONFIG_PSI): the oomwatch_container_memory_pressure_* counters are not exported',
+    apply: applyPressure,
+  },
 ];
 
 /** The files read for each container, in read order, and the tree each lives in (memory or pressure). */
@@ -342,6 +411,18 @@ export interface ReadResult {
   recreated: boolean;
   sample: MemorySample;
   errors: SampleError[];
+  /**
+   * Optional files found missing at this read, for the first time for this reader (they are not looked for
+   * again): what the kernel or its configuration does not provide, and what is therefore not exported.
+   */
+  absent?: AbsentFile[];
+}
+
+/** An optional cgroup file the kernel does not provide. */
+export interface AbsentFile {
+  file: string;
+  /** Why a kernel would not have it and what oomwatch then does not export. */
+  means: string;
 }
 
 export class CgroupReader {
@@ -372,6 +453,7 @@ export class CgroupReader {
     const sample: MemorySample = { readAtMs: now };
     const errors: SampleError[] = [];
     const scratch: Scratch = {};
+    let absent: AbsentFile[] | undefined;
     for (let i = 0; i < this.specs.length; i++) {
       const spec = this.specs[i] as FileSpec;
       if (this.dirs[spec.root] === undefined || this.fds[i] === ABSENT) continue;
@@ -386,6 +468,10 @@ export class CgroupReader {
           }
           if (spec.optional) {
             this.fds[i] = ABSENT;
+            (absent ??= []).push({
+              file: spec.file,
+              means: spec.absentMeans ?? 'not provided by this kernel',
+            });
             continue;
           }
           errors.push({ file: spec.file, kind: 'missing_file', message: `${this.pathOf(i)} is missing` });
@@ -415,7 +501,9 @@ export class CgroupReader {
     derive(sample, scratch);
     const recreated = this.reopenedStale;
     this.reopenedStale = false;
-    return { vanished: false, recreated, sample, errors };
+    return absent === undefined
+      ? { vanished: false, recreated, sample, errors }
+      : { vanished: false, recreated, sample, errors, absent };
   }
 
   /**

@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { ContainerPath } from '../cgroup/container-path';
 import { DiscoveryMemory, discoverContainers } from '../cgroup/discover';
 import type { CgroupLayout } from '../cgroup/layout';
-import { CgroupReader, type FdBudget } from '../cgroup/reader';
+import { type AbsentFile, CgroupReader, type FdBudget } from '../cgroup/reader';
 import type { MemorySample, SampleError } from '../cgroup/sample';
 import type { Source } from '../source';
 import type { ContainerEntry, ContainerTable } from '../state/containers';
@@ -68,6 +68,8 @@ export class Poller implements Source {
   /** What each cgroup directory was found to be, so a stable host's paths are parsed once. */
   private readonly discovery = new DiscoveryMemory();
   private warnedDescriptors = false;
+  /** Optional cgroup files already said to be absent (once per file name, not per container). */
+  private readonly saidAbsent = new Set<string>();
   /** Resolves after the first complete poll (for /readyz). */
   readonly firstPoll: Promise<void>;
   private resolveFirst!: () => void;
@@ -187,6 +189,7 @@ export class Poller implements Source {
       return;
     }
     for (const e of result.errors) this.reportError(entry, e);
+    if (result.absent) for (const a of result.absent) this.sayAbsent(entry, a);
     const s = result.sample;
     // A file that failed leaves only its own fields out of the sample, so only its series are dropped.
     entry.sample = s;
@@ -205,6 +208,20 @@ export class Poller implements Source {
       entry.pressureSomeUs.observe(s.pressure.some.totalMicroseconds);
       if (s.pressure.full) entry.pressureFullUs.observe(s.pressure.full.totalMicroseconds);
     }
+  }
+
+  /**
+   * A file some kernels or configurations do not have (memory.peak before 5.19, swap files without swap
+   * accounting, memory.pressure without PSI): said once, at info, so that a series missing on this host is
+   * explained rather than a mystery.
+   */
+  private sayAbsent(entry: ContainerEntry, a: AbsentFile): void {
+    if (this.saidAbsent.has(a.file)) return;
+    this.saidAbsent.add(a.file);
+    this.opts.log.info(
+      { file: a.file, container: entry.labels.id },
+      `${a.file} does not exist in this host's container cgroups: ${a.means} (said once for all containers)`,
+    );
   }
 
   private gone(entry: ContainerEntry, now: number): void {

@@ -32,7 +32,10 @@ function selfMetricsOf(table: ContainerTable): SelfMetrics {
   });
 }
 
-function setUp(batchSize = 1): {
+function setUp(
+  batchSize = 1,
+  tree = 'v1',
+): {
   root: string;
   poller: Poller;
   table: ContainerTable;
@@ -40,7 +43,7 @@ function setUp(batchSize = 1): {
   logs: Array<Record<string, unknown>>;
 } {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'oomwatch-poller-'));
-  fs.cpSync(path.join(FIXTURES, 'cgroup', 'v1'), root, { recursive: true });
+  fs.cpSync(path.join(FIXTURES, 'cgroup', tree), root, { recursive: true });
   const logs: Array<Record<string, unknown>> = [];
   const log = createLogger('debug', {
     write: (line: string) => void logs.push(JSON.parse(line) as Record<string, unknown>),
@@ -126,5 +129,38 @@ describe('--series-grace', () => {
       await poller.stop();
       fs.rmSync(root, { recursive: true, force: true });
     }
+  });
+});
+
+describe('a kernel without an optional cgroup file (cgroup v2 before 5.19: no memory.peak)', () => {
+  const s = setUp(64, 'v2');
+  afterAll(async () => {
+    await s.poller.stop();
+    fs.rmSync(s.root, { recursive: true, force: true });
+  });
+
+  it('exports no peak and says once, for all containers, why: the kernel is older than 5.19', async () => {
+    const peaks: string[] = [];
+    const walk = (dir: string): void => {
+      for (const d of fs.readdirSync(dir, { withFileTypes: true })) {
+        const p = path.join(dir, d.name);
+        if (d.isDirectory()) walk(p);
+        else if (d.name === 'memory.peak') peaks.push(p);
+      }
+    };
+    walk(s.root);
+    expect(peaks.length).toBeGreaterThan(1);
+    for (const p of peaks) fs.rmSync(p);
+    await s.poller.pollOnce();
+    await s.poller.pollOnce();
+    const scrape = parseExposition(await s.renderer.render('prometheus'));
+    expect(findSamples(scrape, 'oomwatch_container_memory_usage_bytes').length).toBeGreaterThan(1);
+    expect(findSamples(scrape, 'oomwatch_container_memory_peak_bytes')).toEqual([]);
+    const said = s.logs.filter((l) => String(l['msg']).startsWith('memory.peak does not exist'));
+    expect(said).toHaveLength(1);
+    expect(said[0]!['level']).toBe('info');
+    expect(said[0]!['msg']).toMatch(/older than 5\.19.*oomwatch_container_memory_peak_bytes is not exported/);
+    // Not a poll error: nothing is wrong with the host.
+    expect(valueOf(scrape, 'oomwatch_poll_errors_total', { kind: 'missing_file' }) ?? 0).toBe(0);
   });
 });
