@@ -1,12 +1,14 @@
+import { ancestorLimit } from '../cgroup/ancestors';
 import type { CgroupMode } from '../cgroup/layout';
 import type { PressureLine } from '../cgroup/pressure';
 import { type ContainerExit, type OomKill, type OomKillJson, oomKillJson } from '../state/oom-kill';
+import { type HostMemory, readHostMemory } from '../sources/proc';
 import type { ContainerRow } from '../state/store';
 import { type CommandSpec, JSON_FLAG, hostFlags, runCommand, usageError } from './context';
 import type { DockerContainerDetails } from './docker';
 import { bar, formatBytes, formatFields, formatPercent, formatTime, paint } from './format';
 import { gatherContainers } from './gather';
-import { ancestorLimit, type CgroupReading, type HostMemory, hostMemory, readCgroup } from './host';
+import { type CgroupReading, readCgroup } from './host';
 import { type Candidate, resolutionError, resolveContainer } from './resolve';
 import { dockerSwapAllowance, swapVerdict } from './verdicts';
 
@@ -53,7 +55,7 @@ export async function inspectCommand(argv: string[], env: NodeJS.ProcessEnv): Pr
     if (r.note) ctx.warn(r.note);
 
     const inputs: InspectInputs = { candidate: c, now: Date.now(), stateAvailable: g.store !== undefined };
-    const host = hostMemory(ctx.procRoot);
+    const host = readHostMemory(ctx.procRoot);
     if (host) inputs.host = host;
     if (g.dockerUp && c.inDocker) {
       const d = await ctx.docker()?.inspect(c.id);
@@ -203,7 +205,7 @@ export function buildInspectReport(i: InspectInputs): InspectReport {
     reservation = s.reservation;
     swapLimit = s.swapLimit;
     oomKillDisable = s.oomKillDisabled;
-    swappiness = i.reading?.swappiness;
+    swappiness = s.swappiness;
   } else if (d) {
     limitsFrom = 'docker';
     limit = d.memory.limit > 0 ? d.memory.limit : Infinity;

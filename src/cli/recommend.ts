@@ -1,9 +1,10 @@
 import { OomwatchError } from '../errors';
+import { type HostMemory, readHostMemory } from '../sources/proc';
 import { type CliContext, type CommandSpec, JSON_FLAG, hostFlags, runCommand, usageError } from './context';
 import type { DockerContainerDetails } from './docker';
 import { formatBytes, formatDuration, formatTime } from './format';
 import { type Gathered, gatherContainers } from './gather';
-import { type HostMemory, hostMemory, readCgroup } from './host';
+import { readCgroup } from './host';
 import type { JvmMemoryFlags } from './jvm';
 import { PrometheusClient, PrometheusError, selectorFor } from './prometheus';
 import {
@@ -191,7 +192,7 @@ export async function recommendCommand(argv: string[], env: NodeJS.ProcessEnv): 
     }
 
     const now = Date.now();
-    const host = hostMemory(ctx.procRoot);
+    const host = readHostMemory(ctx.procRoot);
     let prometheusDown = false;
     const proposals: ContainerProposal[] = [];
     for (const c of targets) {

@@ -30,9 +30,9 @@ function running(limit: number): InspectInputs {
     reading: {
       dir: `/sys/fs/cgroup/memory/docker/${ID}`,
       errors: [],
-      swappiness: 60,
       sample: {
         readAtMs: now,
+        swappiness: 60,
         usage: 80 * MiB,
         workingSet: 72 * MiB,
         limit,
