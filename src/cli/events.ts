@@ -261,7 +261,8 @@ async function kernelLogEvents(
   checkKernelLogReadable(file);
   const names = new Map<string, Partial<ContainerLabels>>();
   const refreshNames = async (): Promise<void> => {
-    for (const d of (await dockerList(ctx)) ?? []) names.set(d.id, { name: d.name, image: d.image });
+    for (const d of (await dockerList(ctx)) ?? [])
+      names.set(d.id, { name: d.meta.name ?? '', image: d.meta.image ?? '' });
   };
   await refreshNames();
   const reader = new KernelLogReader(file, ctx.procRoot);

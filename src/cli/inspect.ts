@@ -2,10 +2,10 @@ import { ancestorLimit } from '../cgroup/ancestors';
 import type { CgroupMode } from '../cgroup/layout';
 import type { PressureLine } from '../cgroup/pressure';
 import { type ContainerExit, type OomKill, type OomKillJson, oomKillJson } from '../state/oom-kill';
+import type { DockerRunState } from '../sources/docker/metadata';
 import { type HostMemory, readHostMemory } from '../sources/proc';
 import type { ContainerRow } from '../state/store';
 import { type CommandSpec, JSON_FLAG, hostFlags, runCommand, usageError } from './context';
-import type { DockerContainerDetails } from './docker';
 import { bar, formatBytes, formatFields, formatPercent, formatTime, paint } from './format';
 import { gatherContainers } from './gather';
 import { type CgroupReading, readCgroup } from './host';
@@ -59,7 +59,7 @@ export async function inspectCommand(argv: string[], env: NodeJS.ProcessEnv): Pr
     if (host) inputs.host = host;
     if (g.dockerUp && c.inDocker) {
       const d = await ctx.docker()?.inspect(c.id);
-      if (d) inputs.docker = d;
+      if (d) inputs.docker = d.run;
     }
     if (g.layout && c.cgroup) {
       inputs.layoutMode = g.layout.mode;
@@ -87,7 +87,7 @@ export interface InspectInputs {
   candidate: Candidate;
   now: number;
   stateAvailable: boolean;
-  docker?: DockerContainerDetails;
+  docker?: DockerRunState;
   reading?: CgroupReading;
   cgroupPath?: string;
   layoutMode?: CgroupMode;

@@ -1,11 +1,9 @@
 import { OomwatchError } from '../errors';
 import { type HostMemory, readHostMemory } from '../sources/proc';
 import { type CliContext, type CommandSpec, JSON_FLAG, hostFlags, runCommand, usageError } from './context';
-import type { DockerContainerDetails } from './docker';
 import { formatBytes, formatDuration, formatTime } from './format';
 import { type Gathered, gatherContainers } from './gather';
 import { readCgroup } from './host';
-import type { JvmMemoryFlags } from './jvm';
 import { PrometheusClient, PrometheusError, selectorFor } from './prometheus';
 import {
   type ContainerProposal,
@@ -172,9 +170,7 @@ export async function recommendCommand(argv: string[], env: NodeJS.ProcessEnv): 
     let targets: Candidate[];
     if (all) {
       const sandboxes = new Set(
-        (g.known.docker ?? [])
-          .filter((d) => d.labels['io.kubernetes.docker.type'] === 'podsandbox')
-          .map((d) => d.id),
+        (g.known.docker ?? []).filter((d) => d.meta.sandbox === true).map((d) => d.id),
       );
       targets = [...g.all.values()]
         .filter((c) => c.cgroup !== undefined && !sandboxes.has(c.id))
@@ -242,8 +238,9 @@ async function proposalFor(
   const reading = g.layout && c.cgroup ? readCgroup(g.layout, c.cgroup.cgroupPath) : undefined;
   const s = reading?.sample;
   const docker = g.dockerUp && c.inDocker ? ctx.docker() : undefined;
-  const details: DockerContainerDetails | undefined = docker ? await docker.inspect(c.id) : undefined;
-  const jvm: JvmMemoryFlags | undefined = docker ? await docker.jvmMemoryFlags(c.id) : undefined;
+  const inspected = docker ? await docker.inspect(c.id) : undefined;
+  const details = inspected?.run;
+  const jvm = inspected?.jvm;
 
   const current: ContainerProposal['current'] = {};
   if (s) {

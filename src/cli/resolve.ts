@@ -2,14 +2,7 @@ import type { ContainerPath } from '../cgroup/container-path';
 import { OomwatchError } from '../errors';
 import type { ContainerLabels } from '../state/labels';
 import type { ContainerRow } from '../state/store';
-import {
-  COMPOSE_PROJECT_LABEL,
-  COMPOSE_SERVICE_LABEL,
-  type DockerContainerSummary,
-  K8S_CONTAINER_LABEL,
-  K8S_NAMESPACE_LABEL,
-  K8S_POD_LABEL,
-} from './docker';
+import type { DockerListed } from './docker';
 
 /**
  * Turning what the user typed (a name or an id prefix) into one container, from everything that knows
@@ -36,7 +29,7 @@ export interface Candidate {
 }
 
 export interface KnownContainers {
-  docker?: readonly DockerContainerSummary[];
+  docker?: readonly DockerListed[];
   cgroups?: ReadonlyMap<string, ContainerPath>;
   state?: readonly ContainerRow[];
 }
@@ -77,13 +70,13 @@ export function candidates(known: KnownContainers): Map<string, Candidate> {
   }
   for (const d of known.docker ?? []) {
     const c = out.get(d.id) ?? blank(d.id);
-    c.name = d.name;
-    c.image = d.image;
-    c.composeProject = d.labels[COMPOSE_PROJECT_LABEL] ?? c.composeProject;
-    c.composeService = d.labels[COMPOSE_SERVICE_LABEL] ?? c.composeService;
-    c.namespace = d.labels[K8S_NAMESPACE_LABEL] ?? c.namespace;
-    c.pod = d.labels[K8S_POD_LABEL] ?? c.pod;
-    c.container = d.labels[K8S_CONTAINER_LABEL] ?? c.container;
+    c.name = d.meta.name ?? '';
+    c.image = d.meta.image ?? '';
+    c.composeProject = d.meta.compose_project ?? c.composeProject;
+    c.composeService = d.meta.compose_service ?? c.composeService;
+    c.namespace = d.meta.namespace ?? c.namespace;
+    c.pod = d.meta.pod ?? c.pod;
+    c.container = d.meta.container ?? c.container;
     c.state = d.state;
     c.inDocker = true;
     out.set(d.id, c);

@@ -6,7 +6,7 @@ import { readHostMemory } from '../sources/proc';
 import type { ContainerLabels } from '../state/labels';
 import type { StateQueries } from '../state/queries';
 import { type CommandSpec, JSON_FLAG, hostFlags, runCommand, usageError } from './context';
-import type { DockerContainerSummary } from './docker';
+import type { DockerListed } from './docker';
 import {
   bar,
   formatAgo,
@@ -179,8 +179,6 @@ export function snapshotJson(
   };
 }
 
-const SANDBOX_LABEL = 'io.kubernetes.docker.type';
-
 function displayName(labels: Partial<ContainerLabels> | undefined): string {
   if (!labels) return '';
   if (labels.name) return labels.name;
@@ -204,7 +202,7 @@ export async function topCommand(argv: string[], env: NodeJS.ProcessEnv): Promis
 
     const readers = new Map<string, CgroupReader>();
     const budget = new FdBudget(Math.max(64, FdBudget.fromProcessLimits().limit));
-    let dockerNames = new Map<string, DockerContainerSummary>();
+    let dockerNames = new Map<string, DockerListed>();
     let dockerRefreshedMs = 0;
     let dockerUp = ctx.docker() !== undefined;
     const stateNames = new Map<string, string>();
@@ -232,7 +230,7 @@ export async function topCommand(argv: string[], env: NodeJS.ProcessEnv): Promis
       const rows: TopRow[] = [];
       for (const [id, path] of found) {
         const d = dockerNames.get(id);
-        if (d?.labels[SANDBOX_LABEL] === 'podsandbox') continue;
+        if (d?.meta.sandbox === true) continue;
         let reader = readers.get(id);
         if (!reader) {
           reader = new CgroupReader(layout, path.cgroupPath, budget);
@@ -240,7 +238,7 @@ export async function topCommand(argv: string[], env: NodeJS.ProcessEnv): Promis
         }
         const r = reader.read(now);
         if (r.vanished) continue;
-        rows.push(topRow(id, d?.name || stateNames.get(id) || id.slice(0, 12), r.sample, ooms.get(id)));
+        rows.push(topRow(id, d?.meta.name || stateNames.get(id) || id.slice(0, 12), r.sample, ooms.get(id)));
       }
       for (const [id, reader] of readers) {
         if (!found.has(id)) {

@@ -1,6 +1,6 @@
-import type { DockerContainerDetails } from '../../src/cli/docker';
 import { buildInspectReport, type InspectInputs, renderInspect } from '../../src/cli/inspect';
 import type { Candidate } from '../../src/cli/resolve';
+import type { DockerRunState } from '../../src/sources/docker/metadata';
 
 const MiB = 1024 * 1024;
 const ID = '58693d43b0fd1e08f8e1b8c6da321a5656bfa41927609fcc8973cbf0f01af85e';
@@ -137,11 +137,7 @@ describe('inspect report', () => {
   });
 
   it("shows a stopped container with Docker's configured limits and says it is not running", () => {
-    const docker: DockerContainerDetails = {
-      id: ID,
-      name: 'web',
-      image: 'nginx:1.25',
-      labels: {},
+    const docker: DockerRunState = {
       state: 'exited',
       running: false,
       pid: 0,

@@ -43,17 +43,11 @@ function row(i: string, name: string, lastSeen: number): ContainerRow {
 
 const all = candidates({
   docker: [
-    { id: A, name: 'web', image: 'nginx', state: 'running', labels: {} },
+    { id: A, state: 'running', meta: { name: 'web', image: 'nginx' } },
     {
       id: B,
-      name: 'worker',
-      image: 'app',
       state: 'exited',
-      labels: {
-        'io.kubernetes.pod.name': 'p',
-        'io.kubernetes.container.name': 'c',
-        'io.kubernetes.pod.namespace': 'ns',
-      },
+      meta: { name: 'worker', image: 'app', pod: 'p', container: 'c', namespace: 'ns' },
     },
   ],
   cgroups: new Map([
