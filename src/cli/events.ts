@@ -7,7 +7,7 @@ import { containerFromCgroupPath } from '../cgroup/container-path';
 import { serveFlags } from '../config';
 import { type CliContext, type CommandSpec, JSON_FLAG, hostFlags, runCommand, usageError } from './context';
 import { dockerList } from './gather';
-import { KernelLogReader, checkKernelLogReadable, killAsEvent } from './kernel-log';
+import { KernelLogReader, checkKernelLogReadable } from './kernel-log';
 import { formatAgo, formatBytes, formatTime, paint } from './format';
 
 /**
@@ -259,29 +259,30 @@ async function kernelLogEvents(
 ): Promise<number> {
   const file = ctx.values['kmsg'] as string;
   checkKernelLogReadable(file);
-  const names = new Map<string, Partial<ContainerLabels>>();
+  const reader = new KernelLogReader(file, ctx.procRoot);
+  const named = new Set<string>();
   const refreshNames = async (): Promise<void> => {
-    for (const d of (await dockerList(ctx)) ?? [])
-      names.set(d.id, { name: d.meta.name ?? '', image: d.meta.image ?? '' });
+    for (const d of (await dockerList(ctx)) ?? []) {
+      reader.name(d.id, d.meta);
+      named.add(d.id);
+    }
   };
   await refreshNames();
-  const reader = new KernelLogReader(file, ctx.procRoot);
   let seq = 0;
-  const items = (kills: ReturnType<KernelLogReader['drain']>): EventItem[] =>
-    kills
-      .map((k): EventItem => ({ kind: 'oom', id: ++seq, ev: killAsEvent(k, (id) => names.get(id)) }))
-      .filter((i) => matches(i, o.container));
+  const items = (kills: OomKill[]): EventItem[] =>
+    kills.map((ev): EventItem => ({ kind: 'oom', id: ++seq, ev })).filter((i) => matches(i, o.container));
   try {
     o.printHistory(
-      items(reader.drain()).filter((i) => i.ev.timeMs >= o.sinceMs),
+      items(reader.count(reader.read())).filter((i) => i.ev.timeMs >= o.sinceMs),
       'OOM kills in the kernel log',
     );
     if (!o.follow) return 0;
     return await untilSignal(FOLLOW_POLL_MS, async () => {
-      const kills = reader.drain();
-      if (kills.some((k) => k.taskMemcg && !names.has(containerFromCgroupPath(k.taskMemcg)?.id ?? '')))
+      const records = reader.read();
+      // A container Docker did not name when the list was last asked for: ask again before counting.
+      if (records.some((k) => k.taskMemcg && !named.has(containerFromCgroupPath(k.taskMemcg)?.id ?? '')))
         await refreshNames();
-      for (const item of items(kills)) o.print(item);
+      for (const item of items(reader.count(records))) o.print(item);
     });
   } finally {
     reader.close();
