@@ -4,6 +4,7 @@ import type { PressureLine } from '../cgroup/pressure';
 import { type ContainerExit, type OomKill, type OomKillJson, oomKillJson } from '../state/oom-kill';
 import type { DockerRunState } from '../sources/docker/metadata';
 import { type HostMemory, readHostMemory } from '../sources/proc';
+import type { ContainerLabels } from '../state/labels';
 import type { ContainerRow } from '../state/store';
 import { type CommandSpec, JSON_FLAG, hostFlags, runCommand, usageError } from './context';
 import { bar, formatBytes, formatFields, formatPercent, formatTime, paint } from './format';
@@ -107,16 +108,8 @@ interface PressureJson {
 }
 
 export interface InspectReport {
-  container: {
-    id: string;
-    name: string;
-    image: string;
-    compose_project: string;
-    compose_service: string;
-    namespace: string;
-    pod: string;
-    container: string;
-  };
+  /** Its labels, with the full id. */
+  container: ContainerLabels;
   /** running, or Docker's state (exited, created, paused...), or removed (known to the state database only). */
   status: string;
   running: boolean;
@@ -247,16 +240,7 @@ export function buildInspectReport(i: InspectInputs): InspectReport {
   const finiteLimit = limit !== undefined && Number.isFinite(limit) ? limit : undefined;
   const stat = s?.stat;
   const report: InspectReport = {
-    container: {
-      id: c.id,
-      name: c.name,
-      image: c.image,
-      compose_project: c.composeProject,
-      compose_service: c.composeService,
-      namespace: c.namespace,
-      pod: c.pod,
-      container: c.container,
-    },
+    container: { ...c.labels, id: c.id },
     status,
     running,
     limits_from: limitsFrom,

@@ -174,7 +174,7 @@ export async function recommendCommand(argv: string[], env: NodeJS.ProcessEnv): 
       );
       targets = [...g.all.values()]
         .filter((c) => c.cgroup !== undefined && !sandboxes.has(c.id))
-        .sort((a, b) => (a.name || a.id).localeCompare(b.name || b.id));
+        .sort((a, b) => (a.labels.name || a.id).localeCompare(b.labels.name || b.id));
       if (targets.length === 0)
         throw new OomwatchError('OOMW_NOT_FOUND', 'oomwatch: no running container on this host');
     } else {
@@ -280,13 +280,7 @@ async function proposalFor(
   const hourly: number[] = [];
   let swapPeak = s?.swap ?? 0;
   if (g.store) {
-    const rows = g.store.peakHistory({
-      containerIds: [c.id],
-      ...(c.composeProject && c.composeService
-        ? { composeProject: c.composeProject, composeService: c.composeService }
-        : {}),
-      sinceMs,
-    });
+    const rows = g.store.peakHistory({ containerIds: [c.id], service: c.labels, sinceMs });
     for (const r of rows) {
       ids.add(r.container_id);
       if (r.working_set_peak_bytes !== null) hourly.push(r.working_set_peak_bytes);
@@ -301,7 +295,7 @@ async function proposalFor(
       historyMs = Math.max(historyMs, span);
       const service =
         ids.size > 1
-          ? ` of Compose service ${c.composeProject}/${c.composeService} (${ids.size} containers)`
+          ? ` of Compose service ${c.labels.compose_project}/${c.labels.compose_service} (${ids.size} containers)`
           : '';
       observations.push({
         source: 'history',
@@ -312,11 +306,7 @@ async function proposalFor(
   }
 
   if (opts.prometheus) {
-    const selector = selectorFor({
-      shortId: c.id.slice(0, 12),
-      composeProject: c.composeProject,
-      composeService: c.composeService,
-    });
+    const selector = selectorFor(c.labels);
     try {
       const p = await opts.prometheus.peak(selector, opts.windowMs, now);
       if (p) {
@@ -368,13 +358,7 @@ async function proposalFor(
   });
   return {
     id: c.id,
-    name: c.name,
-    image: c.image,
-    composeProject: c.composeProject,
-    composeService: c.composeService,
-    namespace: c.namespace,
-    pod: c.pod,
-    container: c.container,
+    labels: c.labels,
     status: s ? 'running' : details ? details.state || 'stopped' : 'removed',
     current,
     observations,

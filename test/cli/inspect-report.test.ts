@@ -1,19 +1,14 @@
 import { buildInspectReport, type InspectInputs, renderInspect } from '../../src/cli/inspect';
 import type { Candidate } from '../../src/cli/resolve';
 import type { DockerRunState } from '../../src/sources/docker/metadata';
+import { labelsOf } from '../../src/state/labels';
 
 const MiB = 1024 * 1024;
 const ID = '58693d43b0fd1e08f8e1b8c6da321a5656bfa41927609fcc8973cbf0f01af85e';
 const now = Date.UTC(2026, 10, 28, 3, 0, 0);
 const candidate: Candidate = {
   id: ID,
-  name: 'web',
-  image: 'nginx:1.25',
-  composeProject: '',
-  composeService: '',
-  namespace: '',
-  pod: '',
-  container: '',
+  labels: labelsOf(ID, { name: 'web', image: 'nginx:1.25' }),
   state: 'running',
   inDocker: true,
 };

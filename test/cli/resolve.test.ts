@@ -57,6 +57,25 @@ const all = candidates({
   state: [row(OLD, 'web', 1000), row(`ef99${id('4').slice(4)}`, 'gone-job', 2000)],
 });
 
+describe('merging what Docker, the cgroups and the state database know', () => {
+  it("gives each container one label set: Docker's where it lists the container, else the state database's", () => {
+    expect(all.get(B)?.labels).toEqual({
+      id: B.slice(0, 12),
+      name: 'worker',
+      image: 'app',
+      compose_project: '',
+      compose_service: '',
+      namespace: 'ns',
+      pod: 'p',
+      container: 'c',
+    });
+    expect(all.get(OLD)?.labels).toMatchObject({ id: OLD.slice(0, 12), name: 'web', image: 'x' });
+    // A cgroup nobody names has its id and empty names.
+    expect(all.get(C)?.labels).toMatchObject({ id: C.slice(0, 12), name: '', image: '' });
+    expect(all.get(C)?.state).toBe('running');
+  });
+});
+
 describe('resolving a container argument', () => {
   it.each([
     ['web', A, 'a Docker name beats an earlier container of the same name in the state database'],
