@@ -404,12 +404,35 @@ export class OomLedger {
 
   /** Close the windows that have run out. Called after each poll and on a short timer while work is pending. */
   tick(): void {
+    this.closeKillWindows(false);
+    this.exits.tick();
+
+    const now = this.now();
+    const window = this.opts.matchWindowMs;
+    for (const [id, records] of this.recent) {
+      const kept = records.filter((r) => now - r.receivedMs <= window * 4);
+      if (kept.length === 0) this.recent.delete(id);
+      else if (kept.length !== records.length) this.recent.set(id, kept);
+    }
+  }
+
+  /**
+   * Close every open kill window at once, as if it had run out: what waits for another source is counted with
+   * what it has now. For a reader that has nothing more to wait for, such as `oomwatch events --kernel-log`
+   * once it has drained the kernel's ring (only the kernel log feeds it). Exits are not touched.
+   */
+  flush(): void {
+    this.closeKillWindows(true);
+  }
+
+  /** Count what waited too long (or, with `all`, everything that waits) for another source. */
+  private closeKillWindows(all: boolean): void {
     const now = this.now();
     const window = this.opts.matchWindowMs;
 
     const stillAnonymous: KillRecord[] = [];
     for (const r of this.anonymous) {
-      if (now - r.receivedMs > window)
+      if (all || now - r.receivedMs > window)
         this.commit(r, undefined); // nobody claimed it: a kill outside containers
       else stillAnonymous.push(r);
     }
@@ -417,7 +440,7 @@ export class OomLedger {
 
     const stillPending: PendingDockerOom[] = [];
     for (const p of this.pendingDocker) {
-      if (now - p.receivedMs <= window) {
+      if (!all && now - p.receivedMs <= window) {
         stillPending.push(p);
         continue;
       }
@@ -437,18 +460,10 @@ export class OomLedger {
     for (const p of this.pendingCgroup) {
       const entry = this.opts.table.get(p.entryId);
       if (!entry) continue;
-      if (now - p.record.receivedMs < PENDING_CGROUP_MS) stillWaiting.push(p);
+      if (!all && now - p.record.receivedMs < PENDING_CGROUP_MS) stillWaiting.push(p);
       else this.commitCgroupOnly(p.record, entry, (t) => Math.abs(t - p.record.timeMs) <= window);
     }
     this.pendingCgroup = stillWaiting;
-
-    this.exits.tick();
-
-    for (const [id, records] of this.recent) {
-      const kept = records.filter((r) => now - r.receivedMs <= window * 4);
-      if (kept.length === 0) this.recent.delete(id);
-      else if (kept.length !== records.length) this.recent.set(id, kept);
-    }
   }
 
   /** Whether windows are open (main.ts runs tick() on a short timer while they are). */

@@ -25,6 +25,8 @@ export type Root = 'memory' | 'pressure';
 interface FileSpec {
   file: string;
   root: Root;
+  /** The sample field the file's one integer goes to, for files that hold one (see fileOf). */
+  sets?: keyof MemorySample;
   /** Absent on some kernels or configurations (swap accounting off, kernel before 5.19...). */
   optional: boolean;
   /** For an optional file, why a kernel would not have it and what oomwatch then does not export. */
@@ -60,7 +62,8 @@ const setField =
 const integerField = <K extends keyof MemorySample>(
   field: K,
   unit: IntegerUnit,
-): Pick<FileSpec, 'apply' | 'integer'> => ({
+): Pick<FileSpec, 'apply' | 'integer' | 'sets'> => ({
+  sets: field,
   apply: setField(field, unit === 'count' ? parseCount : parseLimit),
   integer: {
     unit,
@@ -274,9 +277,55 @@ const V2_FILES: FileSpec[] = [
   },
 ];
 
+/**
+ * Files no poll reads: settings the on-call commands show when they look at one container, read once through
+ * readFields. v1 memory.swappiness decides, with the swap limits, whether the container can swap at all.
+ */
+const V1_ON_DEMAND: FileSpec[] = [
+  { file: 'memory.swappiness', root: 'memory', optional: true, ...integerField('swappiness', 'count') },
+];
+const V2_ON_DEMAND: FileSpec[] = [];
+
 /** The files read for each container, in read order, and the tree each lives in (memory or pressure). */
 export function filesReadPerContainer(version: 1 | 2): ReadonlyArray<{ file: string; root: Root }> {
   return (version === 1 ? V1_FILES : V2_FILES).map(({ file, root }) => ({ file, root }));
+}
+
+/** The file that holds `field` on this cgroup version (`limit`: memory.limit_in_bytes or memory.max), if one does. */
+export function fileOf(version: 1 | 2, field: keyof MemorySample): string | undefined {
+  return specsOf(version).find((s) => s.sets === field)?.file;
+}
+
+function specsOf(version: 1 | 2): FileSpec[] {
+  return version === 1 ? [...V1_FILES, ...V1_ON_DEMAND] : [...V2_FILES, ...V2_ON_DEMAND];
+}
+
+/**
+ * The given one-integer fields of a cgroup, read once through the file table (the same files and parsers as a
+ * poll), without a kept reader: for the few values the on-call commands read apart from a poll, such as the
+ * limits of a container's ancestors or memory.swappiness. A field whose file is absent on this version or in
+ * this cgroup, unreadable or malformed is left out: each caller says what a missing value means.
+ */
+export function readFields(
+  layout: CgroupLayout,
+  cgroupPath: string,
+  fields: ReadonlyArray<keyof MemorySample>,
+): Partial<MemorySample> {
+  // The table's parsers fill a MemorySample; this one has no read time, only the fields asked for.
+  const values: Partial<MemorySample> = {};
+  for (const spec of specsOf(layout.version)) {
+    if (spec.sets === undefined || !fields.includes(spec.sets)) continue;
+    const root = spec.root === 'memory' ? layout.memoryRoot : layout.pressureRoot;
+    if (root === undefined) continue;
+    let text: string;
+    try {
+      text = fs.readFileSync(path.join(root, cgroupPath, spec.file), 'latin1');
+    } catch {
+      continue;
+    }
+    spec.apply(values as MemorySample, text, {});
+  }
+  return values;
 }
 
 function applyMemoryEvents(s: MemorySample, e: MemoryEvents): void {

@@ -37,6 +37,11 @@ export interface MemorySample {
   /** v2 memory.oom.group: the kernel kills the whole cgroup at once. */
   oomGroup?: boolean;
   pressure?: Pressure;
+  /**
+   * v1 memory.swappiness (0 turns swap off for the cgroup; v2 has no such file). No poll reads it: the on-call
+   * commands read it when they show a container (readFields).
+   */
+  swappiness?: number;
 }
 
 export type SampleErrorKind = 'read' | 'parse' | 'missing_file' | 'fd_limit';

@@ -7,7 +7,7 @@ import { OomwatchError } from '../errors';
 import { type FlagSpec, type FlagValue, formatFlagHelp, parseFlags } from '../flags';
 import { StateQueries } from '../state/queries';
 import { DB_FILE, SCHEMA_VERSION, StateStore } from '../state/store';
-import { DockerClient } from './docker';
+import { CliDocker } from './docker';
 
 /**
  * What every on-call command shares: the host paths (the same flags, environment variables and defaults
@@ -83,7 +83,7 @@ function stderrLogger(): Logger {
 
 export class CliContext {
   private layoutCache: CgroupLayout | undefined;
-  private dockerCache: DockerClient | null | undefined;
+  private dockerCache: CliDocker | null | undefined;
   private readonly stores: StateStore[] = [];
   readonly json: boolean;
   /** Whether stdout is a terminal (colours, redrawing); never when --json. */
@@ -153,11 +153,11 @@ export class CliContext {
   }
 
   /** The Docker client, or undefined with --docker-socket none. */
-  docker(): DockerClient | undefined {
+  docker(): CliDocker | undefined {
     if (this.dockerCache === undefined) {
       const raw = this.values['docker-socket'] as string;
       const socket = raw.replace(/^unix:\/\//, '');
-      this.dockerCache = socket === 'none' || socket === '' ? null : new DockerClient(socket);
+      this.dockerCache = socket === 'none' || socket === '' ? null : new CliDocker(socket);
     }
     return this.dockerCache ?? undefined;
   }

@@ -1,231 +1,99 @@
-import * as http from 'node:http';
-import { type JvmMemoryFlags, parseJvmMemoryFlags } from './jvm';
+import { type ReadOnlyDockerApi, dockerodeApi } from '../sources/docker/api';
+import type { JvmMemoryFlags } from '../sources/docker/jvm-flags';
+import {
+  type DockerRunState,
+  LabelAllowList,
+  jvmMemoryFlagsFromInspect,
+  metadataFromList,
+  narrowInspect,
+  narrowListed,
+  runStateFromInspect,
+} from '../sources/docker/metadata';
+import { describeDockerProblem } from '../sources/docker/problem';
+import type { ContainerMetadata } from '../state/labels';
 
 /**
- * The few read-only Docker Engine API calls the on-call commands make: list every container (running or
- * not) and inspect one. GET only; nothing here can change a container.
- *
- * What comes back is narrowed at once to the fields the commands show (names, image, labels, state, the
- * memory settings of HostConfig). `Config.Env` is read in one place only, `jvmMemoryFlags`, which keeps
- * JAVA_TOOL_OPTIONS and JAVA_OPTS, reduces them to their memory flags and drops everything else.
+ * Docker as the on-call commands ask it: the daemon's read-only client (sources/docker/api.ts, dockerode loaded
+ * on the first call) and the daemon's narrowing of what it answers (sources/docker/metadata.ts), with a short
+ * deadline per call and a failure turned into DockerUnavailable, whose message says what is wrong and the fix.
  */
 
-export const COMPOSE_PROJECT_LABEL = 'com.docker.compose.project';
-export const COMPOSE_SERVICE_LABEL = 'com.docker.compose.service';
-export const K8S_NAMESPACE_LABEL = 'io.kubernetes.pod.namespace';
-export const K8S_POD_LABEL = 'io.kubernetes.pod.name';
-export const K8S_CONTAINER_LABEL = 'io.kubernetes.container.name';
-
-export interface DockerContainerSummary {
+/** One container of Docker's list (`docker ps -a`). */
+export interface DockerListed {
   id: string;
-  name: string;
-  image: string;
   /** created, running, paused, restarting, removing, exited, dead */
   state: string;
-  labels: Record<string, string>;
+  /** Its name, image and labels in oomwatch's label set, and whether it is a pod's sandbox. */
+  meta: ContainerMetadata;
 }
 
-export interface DockerMemorySettings {
-  /** HostConfig.Memory: 0 means no limit. */
-  limit: number;
-  /** HostConfig.MemoryReservation: 0 means none. */
-  reservation: number;
-  /** HostConfig.MemorySwap: memory plus swap; -1 unlimited swap, 0 unset (Docker then allows twice the limit). */
-  memorySwap: number;
-  /** HostConfig.MemorySwappiness: null when not set (the host's vm.swappiness applies). */
-  swappiness: number | null;
-  oomKillDisable: boolean;
-}
-
-export interface DockerContainerDetails extends DockerContainerSummary {
-  createdMs?: number;
-  running: boolean;
-  pid: number;
-  oomKilled: boolean;
-  exitCode: number;
-  startedAtMs?: number;
-  finishedAtMs?: number;
-  restartCount: number;
-  memory: DockerMemorySettings;
+/** One container as `docker inspect` describes it: its run and memory settings, and its JVM memory flags. */
+export interface DockerInspected {
+  run: DockerRunState;
+  jvm?: JvmMemoryFlags;
 }
 
 export class DockerUnavailable extends Error {
   constructor(
     readonly socketPath: string,
-    readonly reason: string,
+    message: string,
   ) {
-    super(`Docker is not reachable at ${socketPath}: ${reason}`);
+    super(message);
     this.name = 'DockerUnavailable';
   }
 }
 
 const TIMEOUT_MS = 5000;
+/** The commands copy no container label onto anything: no allow-list. */
+const NO_EXTRA_LABELS = new LabelAllowList([]);
 
-/** Why a connection to the socket failed, with what to do about it. */
-export function describeSocketError(err: NodeJS.ErrnoException, socketPath: string): string {
-  switch (err.code) {
-    case 'ENOENT':
-      return `no socket there: Docker is not running on this host or listens elsewhere (pass --docker-socket PATH; in a container, mount the host's ${socketPath} read-only)`;
-    case 'EACCES':
-    case 'EPERM':
-      return 'permission denied: run as root or as a member of the docker group';
-    case 'ECONNREFUSED':
-      return 'connection refused: the socket exists but no Docker daemon listens on it (start the daemon: systemctl start docker)';
-    case 'ETIMEDOUT':
-      return `no answer within ${TIMEOUT_MS / 1000} s: the Docker daemon is hung or overloaded`;
-    default:
-      return `${err.code ?? ''} ${err.message}`.trim();
+export class CliDocker {
+  private readonly api: ReadOnlyDockerApi;
+
+  constructor(
+    readonly socketPath: string,
+    api?: ReadOnlyDockerApi,
+  ) {
+    this.api = api ?? dockerodeApi(socketPath);
   }
-}
 
-export class DockerClient {
-  constructor(readonly socketPath: string) {}
-
-  private get<T>(pathAndQuery: string): Promise<{ status: number; body: T | undefined }> {
-    return new Promise((resolve, reject) => {
-      const req = http.get(
-        { socketPath: this.socketPath, path: pathAndQuery, headers: { host: 'docker' }, timeout: TIMEOUT_MS },
-        (res) => {
-          const chunks: Buffer[] = [];
-          res.on('data', (c: Buffer) => chunks.push(c));
-          res.on('end', () => {
-            const text = Buffer.concat(chunks).toString('utf8');
-            const status = res.statusCode ?? 0;
-            if (status >= 200 && status < 300) {
-              try {
-                resolve({ status, body: JSON.parse(text) as T });
-              } catch {
-                reject(
-                  new DockerUnavailable(
-                    this.socketPath,
-                    `answered ${pathAndQuery} with something that is not JSON`,
-                  ),
-                );
-              }
-            } else resolve({ status, body: undefined });
-          });
-          res.on('error', (err: NodeJS.ErrnoException) =>
-            reject(new DockerUnavailable(this.socketPath, describeSocketError(err, this.socketPath))),
-          );
-        },
-      );
-      req.on('timeout', () => {
-        const err = new Error('timeout') as NodeJS.ErrnoException;
-        err.code = 'ETIMEDOUT';
-        req.destroy(err);
-      });
-      req.on('error', (err: NodeJS.ErrnoException) =>
-        reject(new DockerUnavailable(this.socketPath, describeSocketError(err, this.socketPath))),
-      );
-    });
+  private unavailable(err: unknown): DockerUnavailable {
+    return new DockerUnavailable(this.socketPath, describeDockerProblem(err, this.socketPath, TIMEOUT_MS));
   }
 
   /** Every container, running or not (`docker ps -a`). */
-  async list(): Promise<DockerContainerSummary[]> {
-    const { status, body } = await this.get<unknown[]>('/containers/json?all=1');
-    if (status !== 200 || !Array.isArray(body)) {
-      throw new DockerUnavailable(this.socketPath, `GET /containers/json answered ${status}`);
+  async list(): Promise<DockerListed[]> {
+    let raw: unknown;
+    try {
+      raw = await this.api.listContainers(AbortSignal.timeout(TIMEOUT_MS));
+    } catch (err) {
+      throw this.unavailable(err);
     }
-    return body.map(narrowSummary).filter((c): c is DockerContainerSummary => c !== undefined);
+    // dockerode hands over a body that is not JSON as it came.
+    if (!Array.isArray(raw))
+      throw this.unavailable(new Error('answered /containers/json?all=1 with something that is not JSON'));
+    const out: DockerListed[] = [];
+    for (const item of raw) {
+      const c = narrowListed(item);
+      if (c) out.push({ id: c.Id, state: c.State ?? '', meta: metadataFromList(c, NO_EXTRA_LABELS) });
+    }
+    return out;
   }
 
-  /** One container by id or name, or undefined when Docker does not know it. */
-  async inspect(idOrName: string): Promise<DockerContainerDetails | undefined> {
-    const { status, body } = await this.get<unknown>(`/containers/${encodeURIComponent(idOrName)}/json`);
-    if (status === 404) return undefined;
-    if (status !== 200)
-      throw new DockerUnavailable(this.socketPath, `GET /containers/${idOrName}/json answered ${status}`);
-    return narrowDetails(body);
+  /** One container by id (or name), or undefined when Docker does not know it. */
+  async inspect(idOrName: string): Promise<DockerInspected | undefined> {
+    let raw: unknown;
+    try {
+      raw = await this.api.inspectContainer(idOrName, AbortSignal.timeout(TIMEOUT_MS));
+    } catch (err) {
+      if ((err as { statusCode?: number }).statusCode === 404) return undefined;
+      throw this.unavailable(err);
+    }
+    const c = narrowInspect(raw);
+    if (!c) return undefined;
+    const out: DockerInspected = { run: runStateFromInspect(c) };
+    const jvm = jvmMemoryFlagsFromInspect(raw);
+    if (jvm) out.jvm = jvm;
+    return out;
   }
-
-  /**
-   * The JVM memory flags in the container's JAVA_TOOL_OPTIONS and JAVA_OPTS, for the jvm-heap finding of
-   * `recommend`, and nothing else of its environment: the other variables are never looked at, and of
-   * these two only the memory flags leave this function.
-   */
-  async jvmMemoryFlags(id: string): Promise<JvmMemoryFlags | undefined> {
-    const { status, body } = await this.get<{ Config?: { Env?: unknown } }>(
-      `/containers/${encodeURIComponent(id)}/json`,
-    );
-    if (status !== 200 || !body) return undefined;
-    const env = body.Config?.Env;
-    if (!Array.isArray(env)) return undefined;
-    const valueOf = (name: string): string | undefined => {
-      const entry = env.find((e): e is string => typeof e === 'string' && e.startsWith(`${name}=`));
-      return entry?.slice(name.length + 1);
-    };
-    return parseJvmMemoryFlags([valueOf('JAVA_TOOL_OPTIONS'), valueOf('JAVA_OPTS')]);
-  }
-}
-
-const str = (v: unknown): string => (typeof v === 'string' ? v : '');
-const num = (v: unknown): number => (typeof v === 'number' && Number.isFinite(v) ? v : 0);
-const labelsOf = (v: unknown): Record<string, string> => {
-  const out: Record<string, string> = {};
-  if (v && typeof v === 'object')
-    for (const [k, x] of Object.entries(v)) if (typeof x === 'string') out[k] = x;
-  return out;
-};
-/** Docker writes "0001-01-01T00:00:00Z" for times that never happened. */
-const timeOf = (v: unknown): number | undefined => {
-  const t = typeof v === 'string' ? Date.parse(v) : NaN;
-  return Number.isNaN(t) || t <= 0 ? undefined : t;
-};
-
-/** The container's own name among `Names` ("/web"; with legacy links also "/app/db", an alias). */
-function ownName(names: unknown): string {
-  if (!Array.isArray(names)) return '';
-  const all = names.filter((n): n is string => typeof n === 'string');
-  const own = all.find((n) => n.lastIndexOf('/') === 0) ?? all[0] ?? '';
-  return own.replace(/^\//, '');
-}
-
-function narrowSummary(raw: unknown): DockerContainerSummary | undefined {
-  if (!raw || typeof raw !== 'object') return undefined;
-  const r = raw as Record<string, unknown>;
-  const id = str(r['Id']);
-  if (!/^[0-9a-f]{64}$/.test(id)) return undefined;
-  return {
-    id,
-    name: ownName(r['Names']),
-    image: str(r['Image']),
-    state: str(r['State']),
-    labels: labelsOf(r['Labels']),
-  };
-}
-
-function narrowDetails(raw: unknown): DockerContainerDetails | undefined {
-  if (!raw || typeof raw !== 'object') return undefined;
-  const r = raw as Record<string, Record<string, unknown> | unknown>;
-  const id = str(r['Id']);
-  if (!/^[0-9a-f]{64}$/.test(id)) return undefined;
-  const config = (r['Config'] ?? {}) as Record<string, unknown>;
-  const state = (r['State'] ?? {}) as Record<string, unknown>;
-  const host = (r['HostConfig'] ?? {}) as Record<string, unknown>;
-  const out: DockerContainerDetails = {
-    id,
-    name: str(r['Name']).replace(/^\//, ''),
-    image: str(config['Image']),
-    labels: labelsOf(config['Labels']),
-    state: str(state['Status']),
-    running: state['Running'] === true,
-    pid: num(state['Pid']),
-    oomKilled: state['OOMKilled'] === true,
-    exitCode: num(state['ExitCode']),
-    restartCount: num(r['RestartCount']),
-    memory: {
-      limit: num(host['Memory']),
-      reservation: num(host['MemoryReservation']),
-      memorySwap: num(host['MemorySwap']),
-      swappiness: typeof host['MemorySwappiness'] === 'number' ? host['MemorySwappiness'] : null,
-      oomKillDisable: host['OomKillDisable'] === true,
-    },
-  };
-  const created = timeOf(r['Created']);
-  if (created !== undefined) out.createdMs = created;
-  const started = timeOf(state['StartedAt']);
-  if (started !== undefined) out.startedAtMs = started;
-  const finished = timeOf(state['FinishedAt']);
-  if (finished !== undefined) out.finishedAtMs = finished;
-  return out;
 }

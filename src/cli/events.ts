@@ -1,14 +1,21 @@
 import * as fs from 'node:fs';
 import { parseSince } from '../flags';
-import type { ContainerLabels } from '../state/labels';
-import { type ContainerExit, type OomKill, oomKillJson } from '../state/oom-kill';
+import type { OomKill } from '../state/oom-kill';
 import type { StateQueries } from '../state/queries';
 import { containerFromCgroupPath } from '../cgroup/container-path';
 import { serveFlags } from '../config';
 import { type CliContext, type CommandSpec, JSON_FLAG, hostFlags, runCommand, usageError } from './context';
 import { dockerList } from './gather';
-import { KernelLogReader, checkKernelLogReadable, killAsEvent } from './kernel-log';
-import { formatAgo, formatBytes, formatTime, paint } from './format';
+import { KernelLogReader, checkKernelLogReadable } from './kernel-log';
+import {
+  type EventItem,
+  eventHeader,
+  eventJson,
+  formatEventLine,
+  matches,
+  mergeEvents,
+} from './events-format';
+import { formatAgo, formatTime } from './format';
 
 /**
  * `oomwatch events [--since DURATION] [--follow]`: the OOM kills and container exits oomwatch recorded,
@@ -26,6 +33,9 @@ import { formatAgo, formatBytes, formatTime, paint } from './format';
  * The query is an indexed range scan on the primary key that returns nothing almost always: a few
  * microseconds four times a second. The daemon writes a kill as soon as it counts it, so a kill shows up
  * within the daemon's own detection time plus 250 ms.
+ *
+ * This module is the command: flags, the state database or the kernel log (kernel-log.ts), following.
+ * The lines and JSON it prints are events-format.ts.
  */
 
 export const FOLLOW_POLL_MS = 250;
@@ -89,121 +99,6 @@ export const EVENTS: CommandSpec = {
   ],
 };
 
-export type EventItem =
-  | { kind: 'oom'; id: number; ev: OomKill; update?: boolean }
-  | { kind: 'exit'; id: number; ev: ContainerExit };
-
-/** Oldest first; kills before exits at the same millisecond (the kill causes the exit). */
-export function mergeEvents(
-  ooms: ReadonlyArray<OomKill & { id: number }>,
-  exits: ReadonlyArray<ContainerExit & { id: number }>,
-): EventItem[] {
-  const items: EventItem[] = [
-    ...ooms.map((ev): EventItem => ({ kind: 'oom', id: ev.id, ev })),
-    ...exits.map((ev): EventItem => ({ kind: 'exit', id: ev.id, ev })),
-  ];
-  const time = (i: EventItem): number => i.ev.timeMs;
-  return items.sort(
-    (a, b) => time(a) - time(b) || (a.kind === b.kind ? a.id - b.id : a.kind === 'oom' ? -1 : 1),
-  );
-}
-
-function containerName(labels: Partial<ContainerLabels> | undefined, id: string | undefined): string {
-  if (labels?.name) return labels.name;
-  if (labels?.pod) return `${labels.pod}/${labels.container ?? ''}`;
-  return id ? id.slice(0, 12) : '-';
-}
-
-const COLUMNS = [
-  { header: 'TIME', width: 21 },
-  { header: 'CONTAINER', width: 24 },
-  { header: 'EVENT', width: 9 },
-  { header: 'SCOPE', width: 9 },
-  { header: 'VICTIM', width: 24 },
-  { header: 'RSS', width: 9, right: true },
-  { header: 'EXIT', width: 4, right: true },
-  { header: 'OOM', width: 3 },
-] as const;
-
-function fit(text: string, width: number, right = false): string {
-  const t = text.length > width ? `${text.slice(0, width - 1)}…` : text;
-  return right ? t.padStart(width) : t.padEnd(width);
-}
-
-/** The header of the text output (fixed widths, so followed lines line up with it). */
-export function eventHeader(): string {
-  return COLUMNS.map((c) => fit(c.header, c.width, 'right' in c && c.right))
-    .join('  ')
-    .trimEnd();
-}
-
-/** Pure: one event as one line of fixed-width columns. */
-export function formatEventLine(item: EventItem, colour = false): string {
-  let cells: string[];
-  if (item.kind === 'oom') {
-    const e = item.ev;
-    const v = e.victim as
-      | { pid?: number; comm?: string; anonRssBytes?: number; fileRssBytes?: number; shmemRssBytes?: number }
-      | undefined;
-    const rss = v ? (v.anonRssBytes ?? 0) + (v.fileRssBytes ?? 0) + (v.shmemRssBytes ?? 0) : undefined;
-    const who = e.containerId || e.labels ? containerName(e.labels, e.containerId) : (e.cgroup ?? '-');
-    cells = [
-      formatTime(e.timeMs) + (e.timeExact ? '' : '~'),
-      who,
-      item.update ? 'oom-kill*' : 'oom-kill',
-      e.scope,
-      v ? `${v.comm ?? '?'} (${v.pid ?? '?'})` : 'unknown',
-      rss === undefined ? '-' : formatBytes(rss),
-      '-',
-      'yes',
-    ];
-  } else {
-    const e = item.ev;
-    cells = [
-      formatTime(e.timeMs),
-      containerName(e.labels, e.containerId),
-      'exit',
-      '-',
-      '-',
-      '-',
-      String(e.exitCode),
-      e.oomKilled ? 'yes' : 'no',
-    ];
-  }
-  const line = cells
-    .map((c, i) => fit(c, COLUMNS[i]?.width ?? 10, (COLUMNS[i] as { right?: boolean }).right))
-    .join('  ')
-    .trimEnd();
-  const oom = item.kind === 'oom' || item.ev.oomKilled;
-  return paint(line, oom ? 'red' : undefined, colour);
-}
-
-/** Pure: one event as one JSON line (kills in the /api/v1/oom-events shape, plus `type`). */
-export function eventJson(item: EventItem): Record<string, unknown> {
-  if (item.kind === 'oom')
-    return { type: 'oom_kill', ...(item.update ? { update: true } : {}), ...oomKillJson(item.ev) };
-  const e = item.ev;
-  return {
-    type: 'exit',
-    time: new Date(e.timeMs).toISOString(),
-    container: { ...e.labels, id: e.containerId },
-    exit_code: e.exitCode,
-    oom_killed: e.oomKilled,
-  };
-}
-
-function matches(item: EventItem, container: string | undefined): boolean {
-  if (!container) return true;
-  const id = item.kind === 'oom' ? item.ev.containerId : item.ev.containerId;
-  const l = item.ev.labels;
-  return (
-    (id !== undefined && id.startsWith(container.toLowerCase())) ||
-    l?.name === container ||
-    l?.pod === container ||
-    (l?.pod !== undefined && `${l.pod}/${l.container}` === container)
-  );
-}
-
 export async function eventsCommand(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
   return runCommand(EVENTS, argv, env, async (ctx, positional) => {
     if (positional.length > 0)
@@ -259,28 +154,30 @@ async function kernelLogEvents(
 ): Promise<number> {
   const file = ctx.values['kmsg'] as string;
   checkKernelLogReadable(file);
-  const names = new Map<string, Partial<ContainerLabels>>();
+  const reader = new KernelLogReader(file, ctx.procRoot);
+  const named = new Set<string>();
   const refreshNames = async (): Promise<void> => {
-    for (const d of (await dockerList(ctx)) ?? []) names.set(d.id, { name: d.name, image: d.image });
+    for (const d of (await dockerList(ctx)) ?? []) {
+      reader.name(d.id, d.meta);
+      named.add(d.id);
+    }
   };
   await refreshNames();
-  const reader = new KernelLogReader(file, ctx.procRoot);
   let seq = 0;
-  const items = (kills: ReturnType<KernelLogReader['drain']>): EventItem[] =>
-    kills
-      .map((k): EventItem => ({ kind: 'oom', id: ++seq, ev: killAsEvent(k, (id) => names.get(id)) }))
-      .filter((i) => matches(i, o.container));
+  const items = (kills: OomKill[]): EventItem[] =>
+    kills.map((ev): EventItem => ({ kind: 'oom', id: ++seq, ev })).filter((i) => matches(i, o.container));
   try {
     o.printHistory(
-      items(reader.drain()).filter((i) => i.ev.timeMs >= o.sinceMs),
+      items(reader.count(reader.read())).filter((i) => i.ev.timeMs >= o.sinceMs),
       'OOM kills in the kernel log',
     );
     if (!o.follow) return 0;
     return await untilSignal(FOLLOW_POLL_MS, async () => {
-      const kills = reader.drain();
-      if (kills.some((k) => k.taskMemcg && !names.has(containerFromCgroupPath(k.taskMemcg)?.id ?? '')))
+      const records = reader.read();
+      // A container Docker did not name when the list was last asked for: ask again before counting.
+      if (records.some((k) => k.taskMemcg && !named.has(containerFromCgroupPath(k.taskMemcg)?.id ?? '')))
         await refreshNames();
-      for (const item of items(kills)) o.print(item);
+      for (const item of items(reader.count(records))) o.print(item);
     });
   } finally {
     reader.close();

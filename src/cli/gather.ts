@@ -1,9 +1,9 @@
 import type { ContainerPath } from '../cgroup/container-path';
+import { discoverContainers } from '../cgroup/discover';
 import type { CgroupLayout } from '../cgroup/layout';
 import type { StateQueries } from '../state/queries';
 import type { CliContext } from './context';
-import { type DockerContainerSummary, DockerUnavailable } from './docker';
-import { discover } from './host';
+import { type DockerListed, DockerUnavailable } from './docker';
 import { type Candidate, candidates, type KnownContainers } from './resolve';
 
 /**
@@ -29,7 +29,7 @@ export async function gatherContainers(
   const layout = opts.needCgroups ? ctx.layout() : ctx.layoutOrWarn();
   let cgroups: Map<string, ContainerPath> | undefined;
   if (layout) {
-    cgroups = discover(layout);
+    cgroups = discoverContainers(layout.memoryRoot);
     searched.push(`the cgroups under ${layout.memoryRoot}`);
   }
   const docker = await dockerList(ctx);
@@ -48,7 +48,7 @@ export async function gatherContainers(
 }
 
 /** Docker's container list, or undefined after one warning saying what still works without it. */
-export async function dockerList(ctx: CliContext): Promise<DockerContainerSummary[] | undefined> {
+export async function dockerList(ctx: CliContext): Promise<DockerListed[] | undefined> {
   const client = ctx.docker();
   if (!client) return undefined;
   try {

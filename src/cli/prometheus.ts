@@ -1,3 +1,5 @@
+import type { ContainerLabels } from '../state/labels';
+
 /**
  * The one question `recommend --prometheus` asks a Prometheus server: the highest working set of a container
  * (or of all containers of a Compose service) over the window, and since when there is data. Instant
@@ -18,15 +20,13 @@ function quoteLabel(v: string): string {
 }
 
 /** Pure: the label selector of a container, or of its Compose service (which outlives container ids). */
-export function selectorFor(c: {
-  shortId: string;
-  composeProject?: string;
-  composeService?: string;
-}): string {
-  if (c.composeProject && c.composeService) {
-    return `{compose_project=${quoteLabel(c.composeProject)},compose_service=${quoteLabel(c.composeService)}}`;
+export function selectorFor(
+  labels: Pick<ContainerLabels, 'id' | 'compose_project' | 'compose_service'>,
+): string {
+  if (labels.compose_project && labels.compose_service) {
+    return `{compose_project=${quoteLabel(labels.compose_project)},compose_service=${quoteLabel(labels.compose_service)}}`;
   }
-  return `{id=${quoteLabel(c.shortId)}}`;
+  return `{id=${quoteLabel(labels.id)}}`;
 }
 
 /** Pure: a duration in Prometheus' syntax, whole seconds. */

@@ -1,3 +1,4 @@
+import type { ContainerLabels } from '../state/labels';
 import { formatBytes, formatDuration, formatTime, paint } from './format';
 import type { Finding, PeakObservation, Recommendation } from './recommend-rules';
 import { dockerSize, k8sQuantity } from './units';
@@ -9,14 +10,9 @@ import { dockerSize, k8sQuantity } from './units';
  */
 
 export interface ContainerProposal {
+  /** The full id. */
   id: string;
-  name: string;
-  image: string;
-  composeProject: string;
-  composeService: string;
-  namespace: string;
-  pod: string;
-  container: string;
+  labels: ContainerLabels;
   status: string;
   current: {
     /** Infinity: no limit; undefined: unknown. */
@@ -41,8 +37,9 @@ export type OutputFormat = 'text' | 'compose' | 'docker' | 'k8s';
 export const OUTPUT_FORMATS: readonly OutputFormat[] = ['text', 'compose', 'docker', 'k8s'];
 
 function title(p: ContainerProposal): string {
-  if (p.pod) return `${p.namespace}/${p.pod} container ${p.container}`;
-  return p.name || p.id.slice(0, 12);
+  const { name, namespace, pod, container } = p.labels;
+  if (pod) return `${namespace}/${pod} container ${container}`;
+  return name || p.id.slice(0, 12);
 }
 
 /** YAML and shell comments must stay on one line. */
@@ -113,9 +110,9 @@ function yamlKey(name: string): string {
 export function renderCompose(proposals: readonly ContainerProposal[], params: RunParameters): string {
   const byProject = new Map<string, ContainerProposal[]>();
   for (const p of proposals) {
-    const list = byProject.get(p.composeProject) ?? [];
+    const list = byProject.get(p.labels.compose_project) ?? [];
     list.push(p);
-    byProject.set(p.composeProject, list);
+    byProject.set(p.labels.compose_project, list);
   }
   const docs: string[] = [];
   for (const [project, list] of byProject) {
@@ -127,7 +124,7 @@ export function renderCompose(proposals: readonly ContainerProposal[], params: R
       'services:',
     ];
     for (const p of list) {
-      lines.push(`  ${yamlKey(p.composeService || p.name || p.id.slice(0, 12))}:`);
+      lines.push(`  ${yamlKey(p.labels.compose_service || p.labels.name || p.id.slice(0, 12))}:`);
       lines.push(`    # ${oneLine(`${title(p)} (${p.id.slice(0, 12)}): now ${currentText(p)}`)}`);
       for (const f of p.rec.findings) lines.push(`    # ${oneLine(findingLine(f))}`);
       const r = p.rec;
@@ -162,8 +159,8 @@ export function renderDocker(proposals: readonly ContainerProposal[], params: Ru
     if (r.memswapBytes !== undefined) flags.push(`--memory-swap=${dockerSize(r.memswapBytes)}`);
     const runFlags = p.current.oomKillDisabled ? [...flags, '--oom-kill-disable=false'] : flags;
     lines.push(runFlags.join(' '));
-    if (p.status === 'running' && p.name)
-      lines.push(`# apply now, without a restart: docker update ${flags.join(' ')} ${p.name}`);
+    if (p.status === 'running' && p.labels.name)
+      lines.push(`# apply now, without a restart: docker update ${flags.join(' ')} ${p.labels.name}`);
   }
   return `${lines.join('\n')}\n`;
 }
@@ -201,16 +198,7 @@ export function renderK8s(proposals: readonly ContainerProposal[], params: RunPa
 export function proposalJson(p: ContainerProposal): Record<string, unknown> {
   const bytes = (v: number | undefined): number | null => (v === undefined || !Number.isFinite(v) ? null : v);
   return {
-    container: {
-      id: p.id,
-      name: p.name,
-      image: p.image,
-      compose_project: p.composeProject,
-      compose_service: p.composeService,
-      namespace: p.namespace,
-      pod: p.pod,
-      container: p.container,
-    },
+    container: { ...p.labels, id: p.id },
     status: p.status,
     current: {
       limit_bytes: bytes(p.current.limitBytes),

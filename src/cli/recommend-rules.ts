@@ -1,5 +1,6 @@
 import { formatBytes, formatDuration, formatPercent } from './format';
-import { type JvmMemoryFlags, JVM_HEAP_SHARE, JVM_MIN_NON_HEAP, jvmMaxHeap, limitForHeap } from './jvm';
+import type { JvmMemoryFlags } from '../sources/docker/jvm-flags';
+import { JVM_HEAP_SHARE, JVM_MIN_NON_HEAP, jvmMaxHeap, limitForHeap } from './jvm';
 import { roundLimitUp, roundReservationDown } from './units';
 
 /**

@@ -1,11 +1,9 @@
 import { OomwatchError } from '../errors';
+import { readHostMemory } from '../sources/proc';
 import { type CliContext, type CommandSpec, JSON_FLAG, hostFlags, runCommand, usageError } from './context';
-import type { DockerContainerDetails } from './docker';
-import { formatBytes, formatDuration, formatTime } from './format';
-import { type Gathered, gatherContainers } from './gather';
-import { type HostMemory, hostMemory, readCgroup } from './host';
-import type { JvmMemoryFlags } from './jvm';
-import { PrometheusClient, PrometheusError, selectorFor } from './prometheus';
+import { gatherContainers } from './gather';
+import { PrometheusClient } from './prometheus';
+import { type EvidenceSources, proposalFor } from './recommend-evidence';
 import {
   type ContainerProposal,
   OUTPUT_FORMATS,
@@ -16,17 +14,8 @@ import {
   renderK8s,
   renderText,
 } from './recommend-format';
-import {
-  type FindingCode,
-  FINDING_CODES,
-  failsOn,
-  median,
-  parseFailOn,
-  type PeakObservation,
-  recommend,
-} from './recommend-rules';
+import { type FindingCode, FINDING_CODES, failsOn, parseFailOn } from './recommend-rules';
 import { type Candidate, resolutionError, resolveContainer } from './resolve';
-import { dockerSwapAllowance } from './verdicts';
 
 /**
  * `oomwatch recommend [<container>... | --all]`: a memory limit for each container from what it really used,
@@ -37,6 +26,9 @@ import { dockerSwapAllowance } from './verdicts';
  * the hourly peaks oomwatch serve keeps in its state database, and with --prometheus the max_over_time of
  * oomwatch_container_memory_working_set_bytes. Usage including page cache is not used: a container that reads
  * files fills its limit with cache, and a limit based on that would only ever grow.
+ *
+ * This module is the command: flags, which containers, which output. What each container's evidence is
+ * comes from recommend-evidence.ts, the proposal from recommend-rules.ts, the outputs from recommend-format.ts.
  */
 
 export const RECOMMEND: CommandSpec = {
@@ -171,13 +163,11 @@ export async function recommendCommand(argv: string[], env: NodeJS.ProcessEnv): 
     let targets: Candidate[];
     if (all) {
       const sandboxes = new Set(
-        (g.known.docker ?? [])
-          .filter((d) => d.labels['io.kubernetes.docker.type'] === 'podsandbox')
-          .map((d) => d.id),
+        (g.known.docker ?? []).filter((d) => d.meta.sandbox === true).map((d) => d.id),
       );
       targets = [...g.all.values()]
         .filter((c) => c.cgroup !== undefined && !sandboxes.has(c.id))
-        .sort((a, b) => (a.name || a.id).localeCompare(b.name || b.id));
+        .sort((a, b) => (a.labels.name || a.id).localeCompare(b.labels.name || b.id));
       if (targets.length === 0)
         throw new OomwatchError('OOMW_NOT_FOUND', 'oomwatch: no running container on this host');
     } else {
@@ -191,18 +181,22 @@ export async function recommendCommand(argv: string[], env: NodeJS.ProcessEnv): 
     }
 
     const now = Date.now();
-    const host = hostMemory(ctx.procRoot);
+    const host = readHostMemory(ctx.procRoot);
     let prometheusDown = false;
     const proposals: ContainerProposal[] = [];
-    for (const c of targets) {
-      proposals.push(
-        await proposalFor(ctx, g, c, opts, now, host, (err) => {
-          if (!prometheusDown)
-            ctx.warn(`Prometheus: ${err.message}; proposals use the cgroups and oomwatch's history only`);
-          prometheusDown = true;
-        }),
-      );
-    }
+    const from: EvidenceSources = {
+      ...(g.layout ? { layout: g.layout } : {}),
+      ...(g.store ? { store: g.store } : {}),
+      ...(g.dockerUp && ctx.docker() ? { docker: ctx.docker() } : {}),
+      ...(host ? { host } : {}),
+      ...(opts.prometheus ? { prometheus: opts.prometheus } : {}),
+      prometheusFailed: (err) => {
+        if (!prometheusDown)
+          ctx.warn(`Prometheus: ${err.message}; proposals use the cgroups and oomwatch's history only`);
+        prometheusDown = true;
+      },
+    };
+    for (const c of targets) proposals.push(await proposalFor(c, from, { ...opts, now }));
 
     const params = { now, windowMs: opts.windowMs, headroom: opts.headroom };
     if (ctx.json) {
@@ -226,161 +220,4 @@ export async function recommendCommand(argv: string[], env: NodeJS.ProcessEnv): 
     const findings = proposals.flatMap((p) => p.rec.findings);
     return opts.failOn !== undefined && failsOn(findings, opts.failOn) ? 1 : 0;
   });
-}
-
-async function proposalFor(
-  ctx: CliContext,
-  g: Gathered,
-  c: Candidate,
-  opts: Options,
-  now: number,
-  host: HostMemory | undefined,
-  prometheusFailed: (err: PrometheusError) => void,
-): Promise<ContainerProposal> {
-  const sinceMs = now - opts.windowMs;
-  const reading = g.layout && c.cgroup ? readCgroup(g.layout, c.cgroup.cgroupPath) : undefined;
-  const s = reading?.sample;
-  const docker = g.dockerUp && c.inDocker ? ctx.docker() : undefined;
-  const details: DockerContainerDetails | undefined = docker ? await docker.inspect(c.id) : undefined;
-  const jvm: JvmMemoryFlags | undefined = docker ? await docker.jvmMemoryFlags(c.id) : undefined;
-
-  const current: ContainerProposal['current'] = {};
-  if (s) {
-    if (s.limit !== undefined) current.limitBytes = s.limit;
-    if (s.reservation !== undefined) current.reservationBytes = s.reservation;
-    if (s.swapLimit !== undefined) current.swapBytes = s.swapLimit;
-    if (s.oomKillDisabled !== undefined) current.oomKillDisabled = s.oomKillDisabled;
-  } else if (details) {
-    const m = details.memory;
-    current.limitBytes = m.limit > 0 ? m.limit : Infinity;
-    if (m.reservation > 0) current.reservationBytes = m.reservation;
-    const swap = dockerSwapAllowance(m.limit, m.memorySwap);
-    if (swap !== undefined) current.swapBytes = swap;
-    current.oomKillDisabled = m.oomKillDisable;
-  }
-  // What the container can really swap: nothing on a host without swap, whatever the cgroup allows.
-  if (host?.swapTotalBytes === 0) current.swapBytes = 0;
-
-  const observations: PeakObservation[] = [];
-  let historyMs = 0;
-  const startedMs = details?.startedAtMs ?? c.stateRow?.first_seen_ms;
-  if (s?.workingSet !== undefined)
-    observations.push({ source: 'current', bytes: s.workingSet, detail: 'working set now' });
-  if (s?.peak !== undefined && s.stat) {
-    // The cgroup's own peak catches spikes between oomwatch's polls, but counts page cache: take off what the
-    // kernel could drop now, the same subtraction that makes usage a working set.
-    const estimate = Math.max(s.workingSet ?? 0, s.peak - s.stat.inactiveFile);
-    observations.push({
-      source: 'cgroup',
-      bytes: estimate,
-      detail: `peak usage ${formatBytes(s.peak)}${startedMs ? ` since ${formatTime(startedMs)}` : ' since the cgroup was created'}, less ${formatBytes(s.stat.inactiveFile)} of reclaimable page cache`,
-    });
-    if (startedMs !== undefined) historyMs = Math.max(historyMs, now - startedMs);
-  }
-
-  const ids = new Set<string>([c.id]);
-  const hourly: number[] = [];
-  let swapPeak = s?.swap ?? 0;
-  if (g.store) {
-    const rows = g.store.peakHistory({
-      containerIds: [c.id],
-      ...(c.composeProject && c.composeService
-        ? { composeProject: c.composeProject, composeService: c.composeService }
-        : {}),
-      sinceMs,
-    });
-    for (const r of rows) {
-      ids.add(r.container_id);
-      if (r.working_set_peak_bytes !== null) hourly.push(r.working_set_peak_bytes);
-      swapPeak = Math.max(swapPeak, r.swap_peak_bytes ?? 0);
-    }
-    if (hourly.length > 0) {
-      const first = Math.max(
-        (rows[0] as { hour_ms: number }).hour_ms,
-        ids.size === 1 ? (c.stateRow?.first_seen_ms ?? 0) : 0,
-      );
-      const span = now - first;
-      historyMs = Math.max(historyMs, span);
-      const service =
-        ids.size > 1
-          ? ` of Compose service ${c.composeProject}/${c.composeService} (${ids.size} containers)`
-          : '';
-      observations.push({
-        source: 'history',
-        bytes: Math.max(...hourly),
-        detail: `${hourly.length} hourly peak${hourly.length === 1 ? '' : 's'}${service} over ${formatDuration(span)}`,
-      });
-    }
-  }
-
-  if (opts.prometheus) {
-    const selector = selectorFor({
-      shortId: c.id.slice(0, 12),
-      composeProject: c.composeProject,
-      composeService: c.composeService,
-    });
-    try {
-      const p = await opts.prometheus.peak(selector, opts.windowMs, now);
-      if (p) {
-        const span = Math.max(0, now - p.firstSampleMs);
-        historyMs = Math.max(historyMs, span);
-        observations.push({
-          source: 'prometheus',
-          bytes: p.bytes,
-          detail: `max_over_time of the working set ${selector} over ${formatDuration(span)}`,
-        });
-      }
-    } catch (err) {
-      if (err instanceof PrometheusError) prometheusFailed(err);
-      else throw err;
-    }
-  }
-
-  // OOM kills in the window: the event log (which outlives the container), else the kernel's counter for
-  // a cgroup started within the window, else Docker's OOMKilled flag of a stopped container.
-  let oomKills: { count: number; lastMs?: number } = { count: 0 };
-  if (g.store) {
-    const events = g.store
-      .queryOomEvents({ sinceMs, limit: 10_000 })
-      .filter((e) => e.containerId !== undefined && ids.has(e.containerId));
-    if (events.length > 0)
-      oomKills = { count: events.length, lastMs: Math.max(...events.map((e) => e.timeMs)) };
-  }
-  if (oomKills.count === 0 && s?.oomKills && startedMs !== undefined && startedMs >= sinceMs)
-    oomKills = { count: s.oomKills };
-  if (oomKills.count === 0 && details?.oomKilled && (details.finishedAtMs ?? 0) >= sinceMs) {
-    oomKills = details.finishedAtMs !== undefined ? { count: 1, lastMs: details.finishedAtMs } : { count: 1 };
-  }
-
-  const typical = median(hourly) ?? s?.workingSet;
-  const rec = recommend({
-    limitBytes: current.limitBytes,
-    ...(current.oomKillDisabled !== undefined ? { oomKillDisabled: current.oomKillDisabled } : {}),
-    observations,
-    ...(typical !== undefined ? { typicalBytes: typical } : {}),
-    historyMs: Math.min(historyMs, opts.windowMs),
-    minHistoryMs: Math.min(opts.minHistoryMs, opts.windowMs),
-    swapPeakBytes: swapPeak,
-    oomKills,
-    ...(jvm ? { jvm } : {}),
-    hostMemoryBytes: host?.memTotalBytes ?? 0,
-    headroom: opts.headroom,
-    windowMs: opts.windowMs,
-    now,
-  });
-  return {
-    id: c.id,
-    name: c.name,
-    image: c.image,
-    composeProject: c.composeProject,
-    composeService: c.composeService,
-    namespace: c.namespace,
-    pod: c.pod,
-    container: c.container,
-    status: s ? 'running' : details ? details.state || 'stopped' : 'removed',
-    current,
-    observations,
-    historyMs: Math.min(historyMs, opts.windowMs),
-    rec,
-  };
 }

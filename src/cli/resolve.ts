@@ -1,15 +1,8 @@
 import type { ContainerPath } from '../cgroup/container-path';
 import { OomwatchError } from '../errors';
-import type { ContainerLabels } from '../state/labels';
+import { type ContainerLabels, type NamedLabels, labelsOf } from '../state/labels';
 import type { ContainerRow } from '../state/store';
-import {
-  COMPOSE_PROJECT_LABEL,
-  COMPOSE_SERVICE_LABEL,
-  type DockerContainerSummary,
-  K8S_CONTAINER_LABEL,
-  K8S_NAMESPACE_LABEL,
-  K8S_POD_LABEL,
-} from './docker';
+import type { DockerListed } from './docker';
 
 /**
  * Turning what the user typed (a name or an id prefix) into one container, from everything that knows
@@ -18,14 +11,10 @@ import {
  */
 
 export interface Candidate {
+  /** The full id. */
   id: string;
-  name: string;
-  image: string;
-  composeProject: string;
-  composeService: string;
-  namespace: string;
-  pod: string;
-  container: string;
+  /** Its labels as oomwatch's series carry them (`id` the short id), from Docker, else the state database. */
+  labels: ContainerLabels;
   /** Docker's state (running, exited...), "running" for a cgroup Docker did not list, "removed" from the state only. */
   state: string;
   inDocker: boolean;
@@ -36,7 +25,7 @@ export interface Candidate {
 }
 
 export interface KnownContainers {
-  docker?: readonly DockerContainerSummary[];
+  docker?: readonly DockerListed[];
   cgroups?: ReadonlyMap<string, ContainerPath>;
   state?: readonly ContainerRow[];
 }
@@ -46,44 +35,25 @@ export function candidates(known: KnownContainers): Map<string, Candidate> {
   const out = new Map<string, Candidate>();
   const blank = (id: string): Candidate => ({
     id,
-    name: '',
-    image: '',
-    composeProject: '',
-    composeService: '',
-    namespace: '',
-    pod: '',
-    container: '',
+    labels: labelsOf(id, undefined),
     state: 'removed',
     inDocker: false,
   });
   for (const row of known.state ?? []) {
     const c = blank(row.id);
-    let labels: Partial<ContainerLabels> = {};
     try {
-      labels = JSON.parse(row.labels) as Partial<ContainerLabels>;
+      c.labels = labelsOf(row.id, JSON.parse(row.labels) as NamedLabels);
     } catch {
       // a row with unreadable labels still has its id
     }
-    c.name = labels.name ?? '';
-    c.image = labels.image ?? '';
-    c.composeProject = labels.compose_project ?? '';
-    c.composeService = labels.compose_service ?? '';
-    c.namespace = labels.namespace ?? '';
-    c.pod = labels.pod ?? '';
-    c.container = labels.container ?? '';
     c.stateRow = row;
     c.lastSeenMs = row.last_seen_ms;
     out.set(row.id, c);
   }
   for (const d of known.docker ?? []) {
     const c = out.get(d.id) ?? blank(d.id);
-    c.name = d.name;
-    c.image = d.image;
-    c.composeProject = d.labels[COMPOSE_PROJECT_LABEL] ?? c.composeProject;
-    c.composeService = d.labels[COMPOSE_SERVICE_LABEL] ?? c.composeService;
-    c.namespace = d.labels[K8S_NAMESPACE_LABEL] ?? c.namespace;
-    c.pod = d.labels[K8S_POD_LABEL] ?? c.pod;
-    c.container = d.labels[K8S_CONTAINER_LABEL] ?? c.container;
+    // Docker's name and image are the container's now; its other labels, where Docker tells them.
+    c.labels = labelsOf(d.id, { ...c.labels, name: '', image: '', ...d.meta });
     c.state = d.state;
     c.inDocker = true;
     out.set(d.id, c);
@@ -104,10 +74,11 @@ export type Resolution =
 
 /** Names a container answers to: its Docker name, and for a pod container namespace/pod/container and pod/container. */
 function namesOf(c: Candidate): string[] {
-  const names = [c.name];
-  if (c.pod) {
-    names.push(`${c.pod}/${c.container}`);
-    if (c.namespace) names.push(`${c.namespace}/${c.pod}/${c.container}`);
+  const { name, namespace, pod, container } = c.labels;
+  const names = [name];
+  if (pod) {
+    names.push(`${pod}/${container}`);
+    if (namespace) names.push(`${namespace}/${pod}/${container}`);
   }
   return names.filter((n) => n !== '');
 }
@@ -151,8 +122,9 @@ export function resolveContainer(arg: string, all: ReadonlyMap<string, Candidate
 }
 
 export function describeCandidate(c: Candidate): string {
-  const name = c.name || (c.pod ? `${c.pod}/${c.container}` : '(no name)');
-  return `${c.id.slice(0, 12)}  ${name}  ${c.state}${c.image ? `  ${c.image}` : ''}`;
+  const { name: own, pod, container, image } = c.labels;
+  const name = own || (pod ? `${pod}/${container}` : '(no name)');
+  return `${c.id.slice(0, 12)}  ${name}  ${c.state}${image ? `  ${image}` : ''}`;
 }
 
 /**

@@ -1,10 +1,12 @@
 import type { ContainerPath } from '../cgroup/container-path';
-import { FdBudget, type CgroupReader } from '../cgroup/reader';
+import { discoverContainers } from '../cgroup/discover';
+import { CgroupReader, FdBudget } from '../cgroup/reader';
 import type { MemorySample } from '../cgroup/sample';
+import { readHostMemory } from '../sources/proc';
 import type { ContainerLabels } from '../state/labels';
 import type { StateQueries } from '../state/queries';
 import { type CommandSpec, JSON_FLAG, hostFlags, runCommand, usageError } from './context';
-import type { DockerContainerSummary } from './docker';
+import type { DockerListed } from './docker';
 import {
   bar,
   formatAgo,
@@ -16,7 +18,6 @@ import {
   paint,
 } from './format';
 import { dockerList } from './gather';
-import { discover, hostMemory, keptReader } from './host';
 
 /**
  * `oomwatch top`: every container on the host in one table, the closest to its limit first, refreshed in
@@ -178,8 +179,6 @@ export function snapshotJson(
   };
 }
 
-const SANDBOX_LABEL = 'io.kubernetes.docker.type';
-
 function displayName(labels: Partial<ContainerLabels> | undefined): string {
   if (!labels) return '';
   if (labels.name) return labels.name;
@@ -199,11 +198,11 @@ export async function topCommand(argv: string[], env: NodeJS.ProcessEnv): Promis
       false,
       'OOM kill marks and the names of containers Docker does not list',
     );
-    const host = hostMemory(ctx.procRoot);
+    const host = readHostMemory(ctx.procRoot);
 
     const readers = new Map<string, CgroupReader>();
     const budget = new FdBudget(Math.max(64, FdBudget.fromProcessLimits().limit));
-    let dockerNames = new Map<string, DockerContainerSummary>();
+    let dockerNames = new Map<string, DockerListed>();
     let dockerRefreshedMs = 0;
     let dockerUp = ctx.docker() !== undefined;
     const stateNames = new Map<string, string>();
@@ -217,7 +216,7 @@ export async function topCommand(argv: string[], env: NodeJS.ProcessEnv): Promis
 
     const snapshot = async (): Promise<{ rows: TopRow[]; now: number }> => {
       const now = Date.now();
-      const found: Map<string, ContainerPath> = discover(layout);
+      const found: Map<string, ContainerPath> = discoverContainers(layout.memoryRoot);
       // Docker's list is one cheap call; it is refreshed when a container appears that it did not name.
       const unknown = [...found.keys()].some((id) => !dockerNames.has(id));
       if (dockerUp && (now - dockerRefreshedMs > 10_000 || unknown)) {
@@ -231,15 +230,15 @@ export async function topCommand(argv: string[], env: NodeJS.ProcessEnv): Promis
       const rows: TopRow[] = [];
       for (const [id, path] of found) {
         const d = dockerNames.get(id);
-        if (d?.labels[SANDBOX_LABEL] === 'podsandbox') continue;
+        if (d?.meta.sandbox === true) continue;
         let reader = readers.get(id);
         if (!reader) {
-          reader = keptReader(layout, path.cgroupPath, budget);
+          reader = new CgroupReader(layout, path.cgroupPath, budget);
           readers.set(id, reader);
         }
         const r = reader.read(now);
         if (r.vanished) continue;
-        rows.push(topRow(id, d?.name || stateNames.get(id) || id.slice(0, 12), r.sample, ooms.get(id)));
+        rows.push(topRow(id, d?.meta.name || stateNames.get(id) || id.slice(0, 12), r.sample, ooms.get(id)));
       }
       for (const [id, reader] of readers) {
         if (!found.has(id)) {

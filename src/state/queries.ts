@@ -1,4 +1,5 @@
 import type Database from 'better-sqlite3';
+import type { ContainerLabels } from './labels';
 import type { ContainerExit, OomKill } from './oom-kill';
 import {
   type ContainerRow,
@@ -59,13 +60,13 @@ export class StateQueries {
   }
 
   /**
-   * Hourly peak rows since `sinceMs` of the given containers, or of every container of a Compose service
-   * (a service's containers are recreated under new ids at each deploy; its history should outlive them).
+   * Hourly peak rows since `sinceMs` of the given containers, and of every container of the Compose service
+   * `service` names when it names one (a service's containers are recreated under new ids at each deploy;
+   * its history should outlive them).
    */
   peakHistory(q: {
     containerIds: readonly string[];
-    composeProject?: string;
-    composeService?: string;
+    service?: Pick<ContainerLabels, 'compose_project' | 'compose_service'>;
     sinceMs: number;
   }): PeakRow[] {
     return this.read((db) => {
@@ -75,11 +76,11 @@ export class StateQueries {
         clauses.push(`container_id IN (${q.containerIds.map(() => '?').join(',')})`);
         params.push(...q.containerIds);
       }
-      if (q.composeProject && q.composeService) {
+      if (q.service?.compose_project && q.service.compose_service) {
         clauses.push(
           "(json_extract(labels, '$.compose_project') = ? AND json_extract(labels, '$.compose_service') = ?)",
         );
-        params.push(q.composeProject, q.composeService);
+        params.push(q.service.compose_project, q.service.compose_service);
       }
       if (clauses.length === 0) return [];
       return db

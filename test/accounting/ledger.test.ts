@@ -568,3 +568,58 @@ describe('host counter reconciliation (/proc/vmstat oom_kill)', () => {
     expect(h.ledger.scopes).toEqual({ container: 1, system: 0, other: 0 });
   });
 });
+
+describe('flush: every open window closed at once', () => {
+  it('counts an anonymous kernel-log kill outside containers at once, as its window running out would', () => {
+    const h = new Harness();
+    const counted: string[] = [];
+    h.ledger.onKill((r, _e, change) => counted.push(`${change} ${r.scope} ${r.victim?.comm ?? '-'}`));
+    h.kmsg(undefined);
+    expect(h.ledger.busy).toBe(true);
+    h.ledger.flush();
+    expect(counted).toEqual(['counted other sh']);
+    expect(h.ledger.scopes).toEqual({ container: 0, system: 0, other: 1 });
+    expect(h.ledger.busy).toBe(false);
+    h.advance(10_000); // nothing is left to count when the window would have run out
+    expect(h.ledger.scopes.other).toBe(1);
+  });
+
+  it('counts a Docker oom event still waiting for the kernel log as one kill of its container', () => {
+    const h = new Harness();
+    h.dockerOom(B);
+    expect(h.kills(B)).toBe(0);
+    h.ledger.flush();
+    expect(h.kills(B)).toBe(1);
+    expect(h.recordsOf(B)[0]?.sources).toEqual(['docker']);
+  });
+
+  it('counts a cgroup counter increase still waiting for its kernel record', () => {
+    const h = new Harness();
+    const a = h.container(A);
+    h.cgroup(a, 0);
+    h.advance(100);
+    h.cgroup(a, 1);
+    expect(h.kills(A)).toBe(0);
+    h.ledger.flush();
+    expect(h.kills(A)).toBe(1);
+    expect(h.recordsOf(A)[0]).toMatchObject({ sources: ['cgroup'], timeExact: false });
+  });
+
+  it('leaves kills already counted alone, and an oom event the cgroup answered uncounted', () => {
+    const h = new Harness();
+    const a = h.container(A);
+    h.cgroup(a, 0);
+    h.advance(100);
+    h.kmsg(`/docker/${A}`);
+    h.dockerOom(A);
+    h.advance(10);
+    h.dockerOom(B);
+    h.advance(1000);
+    h.table.ensure(B, h.now).lastReadMs = h.now;
+    h.table.ensure(B, h.now).cgroupOomKills.observe(0); // read after its event, no kill: a situation
+    h.ledger.flush();
+    expect(h.kills(A)).toBe(1);
+    expect(h.kills(B)).toBe(0);
+    expect(h.ledger.scopes).toEqual({ container: 1, system: 0, other: 0 });
+  });
+});

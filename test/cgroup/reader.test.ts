@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { detectLayout } from '../../src/cgroup/layout';
-import { CgroupReader, FdBudget } from '../../src/cgroup/reader';
+import { CgroupReader, FdBudget, fileOf, readFields } from '../../src/cgroup/reader';
 import { fixtureId } from '../helpers/fixture-ids';
 import { FIXTURES as ALL_FIXTURES } from '../helpers/paths';
 
@@ -206,5 +206,37 @@ describe('CgroupReader when files go away', () => {
     expect(sample.usage).toBeGreaterThan(0);
     expect(sample.stat).toBeUndefined();
     expect(sample.workingSet).toBeUndefined();
+  });
+});
+
+describe('readFields: single values through the file table, outside any poll', () => {
+  it.each<[1 | 2, 'limit' | 'swappiness' | 'usage', string | undefined]>([
+    [1, 'limit', 'memory.limit_in_bytes'],
+    [2, 'limit', 'memory.max'],
+    [1, 'usage', 'memory.usage_in_bytes'],
+    [2, 'usage', 'memory.current'],
+    [1, 'swappiness', 'memory.swappiness'],
+    [2, 'swappiness', undefined],
+  ])('v%p %s is in %p', (version, field, file) => {
+    expect(fileOf(version, field)).toBe(file);
+  });
+
+  it("reads a v1 container's memory.swappiness (which no poll reads) and its limit, with the poll's parsers", () => {
+    const layout = detectLayout(path.join(FIXTURES, 'v1'));
+    const rel = `/docker/${fixtureId('web')}`;
+    const d = path.join(layout.memoryRoot, rel);
+    expect(readFields(layout, rel, ['swappiness', 'limit'])).toEqual({
+      swappiness: num(path.join(d, 'memory.swappiness')),
+      limit: num(path.join(d, 'memory.limit_in_bytes')),
+    });
+    expect(new CgroupReader(layout, rel, new FdBudget(64)).read().sample.swappiness).toBeUndefined();
+    // The v1 "no limit" sentinel is Infinity, as in a poll.
+    expect(readFields(layout, '/', ['limit']).limit).toBe(Infinity);
+  });
+
+  it('leaves out what the cgroup or this version does not have', () => {
+    const layout = detectLayout(path.join(FIXTURES, 'v2'));
+    expect(readFields(layout, '/docker', ['swappiness'])).toEqual({});
+    expect(readFields(layout, '/no-such-cgroup', ['limit'])).toEqual({});
   });
 });

@@ -9,13 +9,14 @@ import {
 
 describe('the PromQL of recommend --prometheus', () => {
   it.each([
-    [{ shortId: '3f2a9c0d1e2b' }, '{id="3f2a9c0d1e2b"}'],
+    [{ id: '3f2a9c0d1e2b', compose_project: '', compose_service: '' }, '{id="3f2a9c0d1e2b"}'],
+    [{ id: '3f2a9c0d1e2b', compose_project: 'shop', compose_service: '' }, '{id="3f2a9c0d1e2b"}'],
     [
-      { shortId: '3f2a9c0d1e2b', composeProject: 'shop', composeService: 'web' },
+      { id: '3f2a9c0d1e2b', compose_project: 'shop', compose_service: 'web' },
       '{compose_project="shop",compose_service="web"}',
     ],
     [
-      { shortId: 'x', composeProject: 'we"ird', composeService: 'a\\b' },
+      { id: 'x', compose_project: 'we"ird', compose_service: 'a\\b' },
       '{compose_project="we\\"ird",compose_service="a\\\\b"}',
     ],
   ])('selector of %p is %p', (c, selector) => {

@@ -9,12 +9,14 @@ import {
 } from '../../src/cli/recommend-format';
 import { recommend } from '../../src/cli/recommend-rules';
 import { MiB } from '../../src/cli/units';
+import { type ContainerLabels, labelsOf } from '../../src/state/labels';
 
 const now = Date.UTC(2026, 10, 28, 3, 0, 0);
 const params = { now, windowMs: 7 * 86_400_000, headroom: 1.25 };
 
 function proposal(
-  over: Partial<ContainerProposal> & {
+  over: Omit<Partial<ContainerProposal>, 'labels'> & {
+    labels?: Partial<ContainerLabels>;
     limit?: number;
     peak?: number;
     swapPeak?: number;
@@ -38,15 +40,19 @@ function proposal(
     windowMs: params.windowMs,
     now,
   });
+  const { labels, ...rest } = over;
+  const id = rest.id ?? 'a'.repeat(64);
   return {
-    id: 'a'.repeat(64),
-    name: 'shop-web-1',
-    image: 'nginx:1.25',
-    composeProject: 'shop',
-    composeService: 'web',
-    namespace: '',
-    pod: '',
-    container: '',
+    id,
+    labels: {
+      ...labelsOf(id, {
+        name: 'shop-web-1',
+        image: 'nginx:1.25',
+        compose_project: 'shop',
+        compose_service: 'web',
+      }),
+      ...labels,
+    },
     status: 'running',
     current: {
       limitBytes: over.limit ?? Infinity,
@@ -55,7 +61,7 @@ function proposal(
     observations,
     historyMs: 2 * 86_400_000,
     rec,
-    ...over,
+    ...rest,
   };
 }
 
@@ -66,8 +72,7 @@ describe('--format compose', () => {
         proposal({}),
         proposal({
           id: 'b'.repeat(64),
-          name: 'shop-db-1',
-          composeService: 'db',
+          labels: { name: 'shop-db-1', compose_service: 'db' },
           peak: 900 * MiB,
           limit: 2048 * MiB,
         }),
@@ -105,7 +110,7 @@ describe('--format compose', () => {
 
   it('names a container not started by Compose after itself, quoting what YAML would misread', () => {
     const text = renderCompose(
-      [proposal({ composeProject: '', composeService: '', name: 'odd: name' })],
+      [proposal({ labels: { compose_project: '', compose_service: '', name: 'odd: name' } })],
       params,
     );
     expect(Object.keys((parseYaml(text) as { services: object }).services)).toEqual(['odd: name']);
@@ -114,7 +119,10 @@ describe('--format compose', () => {
   it('gives one document per Compose project', () => {
     const docs = parseAllDocuments(
       renderCompose(
-        [proposal({}), proposal({ id: 'c'.repeat(64), composeProject: 'blog', composeService: 'app' })],
+        [
+          proposal({}),
+          proposal({ id: 'c'.repeat(64), labels: { compose_project: 'blog', compose_service: 'app' } }),
+        ],
         params,
       ),
     );

@@ -1,4 +1,4 @@
-import { parseJvmMemoryFlags } from '../../src/cli/jvm';
+import { parseJvmMemoryFlags } from '../../src/sources/docker/jvm-flags';
 import { failsOn, median, parseFailOn, recommend, type RecommendInput } from '../../src/cli/recommend-rules';
 import { GiB, MiB } from '../../src/cli/units';
 

@@ -43,17 +43,11 @@ function row(i: string, name: string, lastSeen: number): ContainerRow {
 
 const all = candidates({
   docker: [
-    { id: A, name: 'web', image: 'nginx', state: 'running', labels: {} },
+    { id: A, state: 'running', meta: { name: 'web', image: 'nginx' } },
     {
       id: B,
-      name: 'worker',
-      image: 'app',
       state: 'exited',
-      labels: {
-        'io.kubernetes.pod.name': 'p',
-        'io.kubernetes.container.name': 'c',
-        'io.kubernetes.pod.namespace': 'ns',
-      },
+      meta: { name: 'worker', image: 'app', pod: 'p', container: 'c', namespace: 'ns' },
     },
   ],
   cgroups: new Map([
@@ -61,6 +55,25 @@ const all = candidates({
     [C, { id: C, runtime: 'docker' as const, cgroupPath: `/docker/${C}` }],
   ]),
   state: [row(OLD, 'web', 1000), row(`ef99${id('4').slice(4)}`, 'gone-job', 2000)],
+});
+
+describe('merging what Docker, the cgroups and the state database know', () => {
+  it("gives each container one label set: Docker's where it lists the container, else the state database's", () => {
+    expect(all.get(B)?.labels).toEqual({
+      id: B.slice(0, 12),
+      name: 'worker',
+      image: 'app',
+      compose_project: '',
+      compose_service: '',
+      namespace: 'ns',
+      pod: 'p',
+      container: 'c',
+    });
+    expect(all.get(OLD)?.labels).toMatchObject({ id: OLD.slice(0, 12), name: 'web', image: 'x' });
+    // A cgroup nobody names has its id and empty names.
+    expect(all.get(C)?.labels).toMatchObject({ id: C.slice(0, 12), name: '', image: '' });
+    expect(all.get(C)?.state).toBe('running');
+  });
 });
 
 describe('resolving a container argument', () => {

@@ -1,4 +1,3 @@
-import { parseMeminfo } from '../../src/cli/host';
 import { dockerSwapAllowance, swapVerdict } from '../../src/cli/verdicts';
 
 const MiB = 1024 * 1024;
@@ -55,14 +54,5 @@ describe("Docker's HostConfig swap settings", () => {
     [0, 0, Infinity, 'no limit at all'],
   ])('Memory %p, MemorySwap %p -> %p (%s)', (memory, memorySwap, allowance) => {
     expect(dockerSwapAllowance(memory, memorySwap)).toBe(allowance);
-  });
-});
-
-describe('/proc/meminfo', () => {
-  it('reads MemTotal and SwapTotal in KiB', () => {
-    const text =
-      'MemTotal:       24684084 kB\nMemFree:        21331940 kB\nSwapCached:            0 kB\nSwapTotal:       1048572 kB\n';
-    expect(parseMeminfo(text)).toEqual({ memTotalBytes: 24684084 * 1024, swapTotalBytes: 1048572 * 1024 });
-    expect(parseMeminfo('garbage')).toBeUndefined();
   });
 });

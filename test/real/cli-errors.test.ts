@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import type { InspectReport } from '../../src/cli/inspect';
+import type { InspectReport } from '../../src/cli/inspect-report';
 import { holdShm, removeContainers, runCli, runTestContainer, uniqueName } from '../helpers/cli';
 import { eventually } from '../helpers/daemon';
 import { ensureDockerd, ensureTestImage } from '../helpers/docker';

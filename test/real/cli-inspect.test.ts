@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { InspectReport } from '../../src/cli/inspect';
+import type { InspectReport } from '../../src/cli/inspect-report';
 import { blowUp, holdShm, removeContainers, runCli, runTestContainer, uniqueName } from '../helpers/cli';
 import { type RunningOomwatch, eventually, startOomwatch } from '../helpers/daemon';
 import { docker, ensureDockerd, ensureTestImage, waitExit } from '../helpers/docker';

@@ -139,8 +139,7 @@ describe('state database read queries', () => {
     persistence.flush();
     const service = reader.peakHistory({
       containerIds: [B],
-      composeProject: 'shop',
-      composeService: 'web',
+      service: { compose_project: 'shop', compose_service: 'web' },
       sinceMs: end - 7 * 24 * HOUR,
     });
     expect(new Set(service.map((r) => r.container_id))).toEqual(new Set([A, B]));

@@ -2,8 +2,9 @@ import type Docker from 'dockerode';
 
 /**
  * The only Docker Engine API calls oomwatch makes, all read-only: ping, version, container list,
- * container inspect and the event stream. The Docker source holds this interface, never a full client,
- * so a call that changes anything (create, kill, stop, exec…) cannot be made from it.
+ * container inspect and the event stream. The Docker source and the on-call commands (cli/docker.ts) hold
+ * this interface, never a full client, so a call that changes anything (create, kill, stop, exec…) cannot
+ * be made from either.
  */
 export interface ReadOnlyDockerApi {
   /** `GET /_ping`. */
@@ -12,7 +13,10 @@ export interface ReadOnlyDockerApi {
   version(signal: AbortSignal): Promise<{ Version?: string; ApiVersion?: string }>;
   /** `GET /containers/json?all=1`: the raw entries. */
   listContainers(signal: AbortSignal): Promise<unknown[]>;
-  /** `GET /containers/{id}/json`: the raw body. Rejects with `statusCode` 404 when the container is gone. */
+  /**
+   * `GET /containers/{id}/json` (an id or a name): the raw body, for metadata.ts to narrow. Rejects with
+   * `statusCode` 404 when there is no such container.
+   */
   inspectContainer(id: string, signal: AbortSignal): Promise<unknown>;
   /**
    * `GET /events?filters={"type":["container"]}&since=…`: the open response, a stream of JSON lines.
@@ -25,7 +29,7 @@ export interface ReadOnlyDockerApi {
 export function dockerodeApi(socketPath: string): ReadOnlyDockerApi {
   // dockerode is loaded on the first call, not at startup: it loads gRPC, protobuf and ssh2 with it (for
   // BuildKit sessions and ssh:// hosts, which oomwatch never uses), about 8 MB resident, so a daemon run
-  // with --docker-socket none does not carry them.
+  // with --docker-socket none does not carry them, nor does an on-call command that never asks Docker.
   // socketPath is always given, so dockerode never falls back to DOCKER_HOST from the environment.
   // No client-wide timeout: dockerode would apply it to the event stream, which is idle for hours.
   let client: Promise<Docker> | undefined;

@@ -18,6 +18,7 @@ import {
   narrowInspect,
   narrowListed,
 } from './metadata';
+import { describeDockerProblem } from './problem';
 import { WorkQueue } from './work-queue';
 
 /** A container start or destroy, as Docker reported it. */
@@ -609,7 +610,7 @@ export class DockerSource implements Source {
 
   private markDown(err: unknown): void {
     this.isUp = false;
-    const problem = describeProblem(err, this.opts.socketPath, this.opts.requestTimeoutMs ?? 10_000);
+    const problem = describeDockerProblem(err, this.opts.socketPath, this.opts.requestTimeoutMs ?? 10_000);
     if (this.outageLogged) {
       this.opts.log.debug({ socket: this.opts.socketPath, problem }, 'Docker Engine still unreachable');
       return;
@@ -618,7 +619,7 @@ export class DockerSource implements Source {
     const maxS = (this.opts.backoffMaxMs ?? 10_000) / 1000;
     this.opts.log.warn(
       { socket: this.opts.socketPath, problem },
-      `Docker source down: ${problem}. oomwatch carries on without Docker events and metadata (cgroup counters and the kernel log still count OOM kills) and retries every ${maxS} s at most; this is logged once until Docker is back`,
+      `Docker source down: ${problem}. oomwatch carries on without Docker events and metadata (cgroup counters and the kernel log still count OOM kills) and retries every ${maxS} s at most (--docker-socket none turns the Docker source off); this is logged once until Docker is back`,
     );
   }
 
@@ -635,25 +636,4 @@ export class DockerSource implements Source {
       this.sleepTimer.unref?.();
     });
   }
-}
-
-/** Name the problem and its fix, for the one warning an outage gets. */
-export function describeProblem(err: unknown, socketPath: string, timeoutMs: number): string {
-  const e = err as { code?: string; name?: string; message?: string; statusCode?: number };
-  switch (e.code) {
-    case 'ENOENT':
-      return `no Docker socket at ${socketPath}; fix: start the Docker Engine, or mount its socket into the oomwatch container (-v /var/run/docker.sock:/var/run/docker.sock), or point --docker-socket at it, or pass --docker-socket none to turn the Docker source off`;
-    case 'ECONNREFUSED':
-      return `nothing listens on ${socketPath} (dockerd is not running); fix: start it (systemctl start docker), or pass --docker-socket none to turn the Docker source off`;
-    case 'EACCES':
-    case 'EPERM':
-      return `permission denied on ${socketPath}; fix: run oomwatch as root or in the socket's group (docker)`;
-    case 'ENOTSOCK':
-      return `${socketPath} is not a unix socket; fix: point --docker-socket at the Docker Engine's socket`;
-  }
-  if (e.name === 'TimeoutError')
-    return `the Docker Engine at ${socketPath} did not answer within ${timeoutMs / 1000} s; it may be overloaded or hung`;
-  if (e.statusCode !== undefined)
-    return `the Docker Engine at ${socketPath} answered HTTP ${e.statusCode} (${e.message ?? ''})`;
-  return `${e.message ?? String(err)} (socket ${socketPath})`;
 }

@@ -3,12 +3,14 @@ import * as path from 'node:path';
 import { labelsFromAttributes, parseEventLine } from '../../../src/sources/docker/events';
 import {
   LabelAllowList,
+  jvmMemoryFlagsFromInspect,
   metadataFromEvent,
   metadataFromInspect,
   metadataFromList,
   narrowInspect,
   narrowListed,
   ownName,
+  runStateFromInspect,
 } from '../../../src/sources/docker/metadata';
 import { FIXTURES } from '../../helpers/paths';
 
@@ -73,6 +75,76 @@ describe('metadata from inspect', () => {
 
   it.each([null, 42, 'x', {}, { Id: 7 }])('rejects a body that is not a container: %p', (body) => {
     expect(narrowInspect(body)).toBeUndefined();
+  });
+});
+
+describe("what the on-call commands read from inspect: the run, Docker's memory settings, the JVM flags", () => {
+  const raw = read('inspect-oom.json') as { Config: { Env: string[] } };
+  const secret = (expected['oom'] as { secret: string }).secret;
+
+  it('the state, times and HostConfig memory settings of a running container with --memory=32m --memory-swap=32m', () => {
+    const c = narrowInspect(raw);
+    expect(c).toBeDefined();
+    expect(runStateFromInspect(c!)).toEqual({
+      state: 'running',
+      running: true,
+      pid: 19799,
+      oomKilled: false,
+      exitCode: 0,
+      createdMs: Date.parse('2026-11-28T01:33:55.231854442Z'),
+      startedAtMs: Date.parse('2026-11-28T01:33:55.669066804Z'),
+      // FinishedAt is 0001-01-01T00:00:00Z, Docker's time that never happened: no finish time.
+      restartCount: 0,
+      memory: {
+        limit: 32 * 1024 * 1024,
+        reservation: 0,
+        memorySwap: 32 * 1024 * 1024,
+        swappiness: null,
+        oomKillDisable: false,
+      },
+    });
+  });
+
+  it('a body without State or HostConfig gives the defaults, not an error', () => {
+    expect(runStateFromInspect({ Id: 'x' })).toEqual({
+      state: '',
+      running: false,
+      pid: 0,
+      oomKilled: false,
+      exitCode: 0,
+      restartCount: 0,
+      memory: { limit: 0, reservation: 0, memorySwap: 0, swappiness: null, oomKillDisable: false },
+    });
+  });
+
+  it('of the environment only the memory flags of JAVA_TOOL_OPTIONS and JAVA_OPTS, nothing of any other variable', () => {
+    const withJava = {
+      ...raw,
+      Config: {
+        ...raw.Config,
+        Env: [
+          ...raw.Config.Env,
+          'JAVA_TOOL_OPTIONS=-Xmx48m -Dpassword=hunter2',
+          'JAVA_OPTS=-XX:MaxRAMPercentage=80 -Dtoken=abc',
+          'NOT_JAVA_OPTS=-Xmx1g',
+        ],
+      },
+    };
+    const flags = jvmMemoryFlagsFromInspect(withJava);
+    expect(flags).toEqual({
+      maxHeapBytes: 48 * 1024 * 1024,
+      maxRamPercentage: 80,
+      containerSupport: true,
+      flags: ['-Xmx48m', '-XX:MaxRAMPercentage=80'],
+    });
+    expect(JSON.stringify(flags)).not.toMatch(/hunter2|abc|SECRET|1g/);
+    expect(JSON.stringify(flags)).not.toContain(secret);
+  });
+
+  it('no JAVA_* variable, or no environment at all: undefined', () => {
+    expect(jvmMemoryFlagsFromInspect(raw)).toBeUndefined();
+    expect(jvmMemoryFlagsFromInspect({ Id: 'x', Config: {} })).toBeUndefined();
+    expect(jvmMemoryFlagsFromInspect('not a body')).toBeUndefined();
   });
 });
 
