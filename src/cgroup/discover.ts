@@ -6,10 +6,11 @@ import { type ContainerPath, containerFromCgroupPath, mayHoldContainers } from '
  * Walk the memory controller's tree and return every container cgroup, keyed by container id.
  *
  * A container's own directory is never descended into (its sub-cgroups are part of it), so the walk reads
- * only the directories that hold containers: on a host with thousands of containers this is a few dozen
- * readdir calls. A directory's link count is 2 plus its number of sub-directories (cgroupfs keeps it so, like
- * ext4 and tmpfs), so a leaf cgroup such as a system service costs one stat, not a readdir. Directories that
- * vanish during the walk (normal churn) are skipped.
+ * only the directories that hold containers. A directory's link count is 2 plus its number of
+ * sub-directories (cgroupfs keeps it so, like ext4 and tmpfs), so a leaf cgroup such as a system service
+ * costs one stat, not a readdir. Directories that vanish during the walk (normal churn) are skipped.
+ *
+ * With a DiscoveryMemory, a directory is listed again only when it changed: see there.
  */
 export function discoverContainers(
   memoryRoot: string,
@@ -17,7 +18,9 @@ export function discoverContainers(
   memory?: DiscoveryMemory,
 ): Map<string, ContainerPath> {
   const found = new Map<string, ContainerPath>();
-  walk(memoryRoot, '', 0, maxDepth, found, memory);
+  memory?.walkStarting();
+  const rootStat = statQuietly(memoryRoot);
+  if (rootStat !== undefined) walk(memoryRoot, '', 0, maxDepth, found, memory, rootStat);
   memory?.walkDone();
   return found;
 }
@@ -29,14 +32,46 @@ interface Classified {
   own: boolean;
 }
 
+/** A sub-directory: its name, and its path relative to the root and absolute (made once per listing). */
+interface Subdirectory {
+  name: string;
+  rel: string;
+  abs: string;
+}
+
+/** A directory's sub-directories as last listed, and what its stat said then. */
+interface Listing {
+  ino: number;
+  nlink: number;
+  mtimeMs: number;
+  ctimeMs: number;
+  subdirectories: Subdirectory[];
+}
+
 /**
- * Remembers, between walks, what each directory name under each parent was classified as: on a host that
- * does not change, a poll then parses no path a second time (with a thousand containers that parsing was
- * a tenth of a poll's CPU). Only the names seen in the latest walk are kept, so churn does not grow it.
+ * Remembers, between walks, what each directory name under each parent was classified as (so a stable host
+ * parses no path a second time) and each walked directory's listing, so that a directory is read again
+ * only when it changed: a Kubernetes node has a directory per pod, and listing every one of them on every
+ * poll (each holds some thirty cgroup files beside its containers) cost more than reading the containers'
+ * memory files.
+ *
+ * A listing is reused while the directory's inode, link count, mtime and ctime are what they were when it
+ * was listed. On cgroupfs (kernfs) only the link count moves when a sub-cgroup is created or removed (its
+ * directory times do not), so a container removed and another created in the same pod between two walks
+ * leaves the pod's stat unchanged: whoever sees a container's cgroup vanish (the poller, at its read) calls
+ * changed(), and the next walk lists that directory again. A walked directory that vanished is noticed by
+ * the walk itself (its stat fails) and its parent listed again at once. Every listing is also dropped after
+ * `relistAfterMs`, which bounds the delay of any change the rules above do not see.
  */
 export class DiscoveryMemory {
   private previous = new Map<string, Map<string, Classified>>();
   private current = new Map<string, Map<string, Classified>>();
+  private listings = new Map<string, Listing>();
+  private listedNow = new Map<string, Listing>();
+  private readonly changedDirs = new Set<string>();
+  private listedAtMs = 0;
+
+  constructor(private readonly relistAfterMs = 60_000) {}
 
   classify(rel: string, name: string): Classified {
     const known = this.previous.get(rel)?.get(name) ?? classifyOnce(rel, name);
@@ -49,9 +84,64 @@ export class DiscoveryMemory {
     return known;
   }
 
+  /** The directory holding this cgroup may have changed in a way its stat does not show: list it again. */
+  changed(cgroupPath: string): void {
+    const slash = cgroupPath.lastIndexOf('/');
+    this.changedDirs.add(slash <= 0 ? '' : cgroupPath.slice(0, slash));
+  }
+
+  /** Whether changed() was called since the last walk (the poller then walks again within the same poll). */
+  get hasChanges(): boolean {
+    return this.changedDirs.size > 0;
+  }
+
+  /** The sub-directories of `rel` as last listed, when it has not changed since. */
+  listing(rel: string, st: fs.Stats): Subdirectory[] | undefined {
+    const l = this.listings.get(rel);
+    if (
+      l === undefined ||
+      this.changedDirs.has(rel) ||
+      l.ino !== st.ino ||
+      l.nlink !== st.nlink ||
+      l.mtimeMs !== st.mtimeMs ||
+      l.ctimeMs !== st.ctimeMs
+    )
+      return undefined;
+    this.listedNow.set(rel, l);
+    return l.subdirectories;
+  }
+
+  remember(rel: string, st: fs.Stats, subdirectories: Subdirectory[]): void {
+    this.listedNow.set(rel, {
+      ino: st.ino,
+      nlink: st.nlink,
+      mtimeMs: st.mtimeMs,
+      ctimeMs: st.ctimeMs,
+      subdirectories,
+    });
+  }
+
+  /** A listing turned out stale during the walk (a sub-directory in it is gone). */
+  forget(rel: string): void {
+    this.listings.delete(rel);
+    this.listedNow.delete(rel);
+  }
+
+  walkStarting(): void {
+    const now = Date.now();
+    if (now - this.listedAtMs >= this.relistAfterMs) {
+      this.listedAtMs = now;
+      this.listings.clear();
+    }
+  }
+
   walkDone(): void {
     this.previous = this.current;
     this.current = new Map();
+    // Only the directories of this walk are kept, so churn does not grow the memory.
+    this.listings = this.listedNow;
+    this.listedNow = new Map();
+    this.changedDirs.clear();
   }
 }
 
@@ -68,41 +158,65 @@ function walk(
   maxDepth: number,
   found: Map<string, ContainerPath>,
   memory: DiscoveryMemory | undefined,
+  st: fs.Stats,
 ): void {
-  let entries: fs.Dirent[];
-  try {
-    entries = fs.readdirSync(rel === '' ? root : path.join(root, rel), { withFileTypes: true });
-  } catch {
-    return; // removed while walking, or unreadable: the poll's error accounting covers containers, not slices
+  const cached = memory?.listing(rel, st);
+  let subdirectories = cached;
+  if (subdirectories === undefined) {
+    subdirectories = listSubdirectories(root, rel);
+    if (subdirectories === undefined) return; // removed while walking, or unreadable
+    memory?.remember(rel, st, subdirectories);
   }
-  // Sorted so that containers are listed in the same order on every host, whatever order the filesystem
-  // returns entries in (node_exporter does the same): a scrape diff shows changes, not reshuffles.
-  entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-  for (const entry of entries) {
-    if (!entry.isDirectory()) continue;
-    const { container, own } = memory ? memory.classify(rel, entry.name) : classifyOnce(rel, entry.name);
+  for (const { name, rel: childRel, abs } of subdirectories) {
+    const { container, own } = memory ? memory.classify(rel, name) : classifyOnce(rel, name);
     if (container !== null) {
       // A container's sub-cgroups map back to it; keep the shallowest (its own) cgroup.
       if (own && !found.has(container.id)) found.set(container.id, container);
       continue;
     }
-    const childRel = `${rel}/${entry.name}`;
-    if (
-      depth + 1 < maxDepth &&
-      mayHoldContainers(entry.name) &&
-      hasSubdirectories(path.join(root, childRel))
-    ) {
-      walk(root, childRel, depth + 1, maxDepth, found, memory);
+    if (depth + 1 >= maxDepth || !mayHoldContainers(name)) continue;
+    const childStat = statQuietly(abs);
+    if (childStat === undefined) {
+      if (cached !== undefined && memory !== undefined) {
+        // The listing was stale: something was removed here, and something may have been created with the
+        // same link count. List the directory now (containers already found are not added twice).
+        memory.forget(rel);
+        walk(root, rel, depth, maxDepth, found, memory, st);
+        return;
+      }
+      continue;
     }
+    // Exactly 2 links means no sub-directory. Filesystems that do not count directory links (btrfs reports
+    // 1, as do some overlay and network filesystems a fixture tree may sit on) say nothing: look inside.
+    if (childStat.nlink !== 2) walk(root, childRel, depth + 1, maxDepth, found, memory, childStat);
   }
 }
 
-function hasSubdirectories(dir: string): boolean {
+/**
+ * The names of a directory's sub-directories, sorted so that containers are listed in the same order on
+ * every host, whatever order the filesystem returns entries in (node_exporter does the same): a scrape
+ * diff shows changes, not reshuffles.
+ */
+function listSubdirectories(root: string, rel: string): Subdirectory[] | undefined {
+  let entries: fs.Dirent[];
   try {
-    // Exactly 2 means no sub-directory. Filesystems that do not count directory links (btrfs reports 1,
-    // as do some overlay and network filesystems a fixture tree may sit on) say nothing: look inside.
-    return fs.statSync(dir).nlink !== 2;
+    entries = fs.readdirSync(rel === '' ? root : path.join(root, rel), { withFileTypes: true });
   } catch {
-    return false;
+    return undefined; // the poll's error accounting covers containers, not slices
+  }
+  const names: string[] = [];
+  for (const e of entries) if (e.isDirectory()) names.push(e.name);
+  names.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  return names.map((name) => {
+    const childRel = `${rel}/${name}`;
+    return { name, rel: childRel, abs: path.join(root, childRel) };
+  });
+}
+
+function statQuietly(dir: string): fs.Stats | undefined {
+  try {
+    return fs.statSync(dir, { throwIfNoEntry: false });
+  } catch {
+    return undefined; // ENOTDIR, EACCES...: nothing to walk there
   }
 }

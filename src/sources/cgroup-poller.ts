@@ -112,44 +112,23 @@ export class Poller implements Source {
     this.running = true;
     const startedNs = process.hrtime.bigint();
     try {
-      const { table, layout, log } = this.opts;
       const now = Date.now();
-      let discovered: Map<string, ContainerPath>;
-      try {
-        discovered = discoverContainers(layout.memoryRoot, undefined, this.discovery);
-      } catch (err) {
-        this.opts.report.pollError('discovery');
-        log.error({ err, root: layout.memoryRoot }, 'cannot walk the cgroup tree');
+      const discovered = this.discover();
+      if (discovered === undefined) {
         this.lastPollOk = false;
         return;
       }
-
-      const toRead: ContainerEntry[] = [];
-      for (const [id, path] of discovered) {
-        const entry = table.ensure(id, now);
-        if (!entry.present) table.markPresent(entry, now);
-        entry.lastSeenMs = now;
-        if (entry.reader && entry.reader.cgroupPath !== path.cgroupPath) {
-          entry.reader.close();
-          entry.reader = undefined;
-        }
-        entry.setPath(path);
-        entry.reader ??= new CgroupReader(layout, path.cgroupPath, this.opts.budget);
-        toRead.push(entry);
-      }
-      for (const entry of table.values()) {
-        if (entry.present && !discovered.has(entry.id)) this.gone(entry, now);
+      await this.readEach(this.admit(discovered, now));
+      // A container whose cgroup vanished at its read may have been replaced by another in the same directory
+      // (a restart in a pod) without the directory's link count moving: that directory is listed again now, and
+      // the newcomers read in this poll.
+      if (this.discovery.hasChanges) {
+        const again = this.discover();
+        if (again !== undefined)
+          await this.readEach(this.admit(again, now).filter((e) => !discovered.has(e.id)));
       }
 
-      const batch = this.opts.batchSize ?? 64;
-      for (let i = 0; i < toRead.length; i++) {
-        if (i > 0 && i % batch === 0) await yieldToEventLoop();
-        const entry = toRead[i] as ContainerEntry;
-        if (!entry.reader) continue; // marked gone meanwhile by an event
-        this.readContainer(entry);
-      }
-
-      const dropped = table.sweep(Date.now(), this.opts.seriesGraceMs);
+      const dropped = this.opts.table.sweep(Date.now(), this.opts.seriesGraceMs);
       for (const id of dropped) this.forgetErrors(id);
       this.opts.listener?.onPollComplete?.(Date.now(), dropped);
       this.warnIfOutOfDescriptors();
@@ -162,6 +141,48 @@ export class Poller implements Source {
     } finally {
       this.opts.report.pollTimed(Number(process.hrtime.bigint() - startedNs) / 1e9);
       this.running = false;
+    }
+  }
+
+  private discover(): Map<string, ContainerPath> | undefined {
+    try {
+      return discoverContainers(this.opts.layout.memoryRoot, undefined, this.discovery);
+    } catch (err) {
+      this.opts.report.pollError('discovery');
+      this.opts.log.error({ err, root: this.opts.layout.memoryRoot }, 'cannot walk the cgroup tree');
+      return undefined;
+    }
+  }
+
+  /** Table entries (and readers) for the discovered containers; the others are marked gone. */
+  private admit(discovered: Map<string, ContainerPath>, now: number): ContainerEntry[] {
+    const { table, layout } = this.opts;
+    const toRead: ContainerEntry[] = [];
+    for (const [id, path] of discovered) {
+      const entry = table.ensure(id, now);
+      if (!entry.present) table.markPresent(entry, now);
+      entry.lastSeenMs = now;
+      if (entry.reader && entry.reader.cgroupPath !== path.cgroupPath) {
+        entry.reader.close();
+        entry.reader = undefined;
+      }
+      entry.setPath(path);
+      entry.reader ??= new CgroupReader(layout, path.cgroupPath, this.opts.budget);
+      toRead.push(entry);
+    }
+    for (const entry of table.values()) {
+      if (entry.present && !discovered.has(entry.id)) this.gone(entry, now);
+    }
+    return toRead;
+  }
+
+  private async readEach(toRead: ContainerEntry[]): Promise<void> {
+    const batch = this.opts.batchSize ?? 64;
+    for (let i = 0; i < toRead.length; i++) {
+      if (i > 0 && i % batch === 0) await yieldToEventLoop();
+      const entry = toRead[i] as ContainerEntry;
+      if (!entry.reader) continue; // marked gone meanwhile by an event
+      this.readContainer(entry);
     }
   }
 
@@ -185,6 +206,7 @@ export class Poller implements Source {
     const reader = entry.reader as CgroupReader;
     const result = reader.read();
     if (result.vanished) {
+      this.discovery.changed(reader.cgroupPath);
       this.gone(entry, result.sample.readAtMs);
       return;
     }
