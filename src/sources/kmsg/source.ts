@@ -28,8 +28,13 @@ export interface KmsgSourceOptions {
   onKill(kill: KernelOomKill): void;
   /** The persisted cursor: kills of the same boot with seq <= cursor.seq are not delivered again. */
   cursor?: KmsgCursor;
-  /** How long to wait after the device said EAGAIN before reading again. */
+  /** How long to wait after the device said EAGAIN before reading again, right after records came. */
   pollIntervalMs?: number;
+  /**
+   * The longest wait while the log stays quiet: each read that finds nothing doubles the wait from
+   * pollIntervalMs up to this (default 1000 ms, or pollIntervalMs when that is longer).
+   */
+  idlePollIntervalMs?: number;
   /** How long to wait before opening the device again after it could not be opened or read. */
   retryIntervalMs?: number;
   io?: Partial<KmsgIo>;
@@ -61,10 +66,11 @@ const FIX =
 /**
  * Reads the kernel's OOM-kill records from /dev/kmsg.
  *
- * The device is opened O_NONBLOCK and read synchronously, one record per read, until EAGAIN; then a short
- * timer waits for more. A non-blocking read of the device never sleeps, so no libuv pool thread is ever
- * parked on it (a blocking read would hold one of the pool's four threads for as long as the kernel stays
- * quiet, and fs, DNS and zlib work would queue behind it).
+ * The device is opened O_NONBLOCK and read synchronously, one record per read, until EAGAIN; then a timer
+ * waits for more (briefly after records came, up to idlePollIntervalMs while the log is quiet). A
+ * non-blocking read of the device never sleeps, so no libuv pool thread is ever parked on it (a blocking
+ * read would hold one of the pool's four threads for as long as the kernel stays quiet, and fs, DNS and
+ * zlib work would queue behind it).
  *
  * Opening the device starts at the oldest record still in the ring. Every record goes through the
  * assembler (so that the context lines of a kill read before a restart are known again); kills with a seq
@@ -75,6 +81,9 @@ export class KmsgSource implements Source {
   readonly name = 'kmsg';
   private readonly io: KmsgIo;
   private readonly pollIntervalMs: number;
+  private readonly idlePollIntervalMs: number;
+  /** The wait before the next read while the log is quiet. */
+  private idleWaitMs: number;
   private readonly retryIntervalMs: number;
   private readonly buffer = Buffer.allocUnsafe(READ_BUFFER_BYTES);
   private fd: number | undefined;
@@ -99,6 +108,8 @@ export class KmsgSource implements Source {
   constructor(private readonly opts: KmsgSourceOptions) {
     this.io = { ...nodeIo, ...opts.io };
     this.pollIntervalMs = opts.pollIntervalMs ?? 100;
+    this.idlePollIntervalMs = Math.max(this.pollIntervalMs, opts.idlePollIntervalMs ?? 1000);
+    this.idleWaitMs = this.pollIntervalMs;
     this.retryIntervalMs = opts.retryIntervalMs ?? 10_000;
     this.cursorIn = opts.cursor;
   }
@@ -168,7 +179,13 @@ export class KmsgSource implements Source {
       this.immediate = setImmediate(() => this.tick());
       return;
     }
-    this.timer = setTimeout(() => this.tick(), n < 0 ? this.retryIntervalMs : this.pollIntervalMs);
+    // Records come in bursts (an OOM report is a dozen lines): read again soon after some came. A quiet log is
+    // read less and less often, down to once per idlePollIntervalMs: each wake-up of an idle daemon costs more
+    // CPU than the read itself, and ten a second were over half of what an oomwatch with no containers spent.
+    if (n > 0) this.idleWaitMs = this.pollIntervalMs;
+    const wait = n < 0 ? this.retryIntervalMs : n > 0 ? this.pollIntervalMs : this.idleWaitMs;
+    if (n === 0) this.idleWaitMs = Math.min(this.idlePollIntervalMs, this.idleWaitMs * 2);
+    this.timer = setTimeout(() => this.tick(), wait);
     this.timer.unref?.();
   }
 

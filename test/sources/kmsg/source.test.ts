@@ -345,6 +345,42 @@ describe('KmsgSource on a scripted device', () => {
     expect(lines.filter((l) => l.msg === 'the OOM-kill listener failed')).toHaveLength(2);
   });
 
+  it('reads a quiet log less and less often, down to idlePollIntervalMs, and soon again once records come', async () => {
+    const dev = new FakeDevice();
+    const kills: KernelOomKill[] = [];
+    const reads: number[] = [];
+    const io = dev.io();
+    const s = new KmsgSource({
+      path: '/dev/kmsg',
+      procRoot: '/proc',
+      log: pino({ level: 'silent' }),
+      onKill: (k) => kills.push(k),
+      io: { ...io, readSync: (...args) => (reads.push(Date.now()), io.readSync(...args)) },
+      pollIntervalMs: 10,
+      idlePollIntervalMs: 200,
+    });
+    await s.start();
+    await new Promise((r) => setTimeout(r, 700));
+    // Waits of 10, 20, 40, 80, 160, then 200 ms: about 8 reads in 700 ms, where a fixed 10 ms wait made 70.
+    expect(reads.length).toBeGreaterThanOrEqual(5);
+    expect(reads.length).toBeLessThanOrEqual(14);
+    const gaps = (from: number): number[] =>
+      reads.slice(from + 1).map((t, i) => t - (reads[from + i] as number));
+    expect(Math.max(...gaps(0))).toBeGreaterThanOrEqual(150);
+    // A record is read within the longest wait, and the waits are short again right after it.
+    dev.script.push(killedLine(1, 5));
+    const before = reads.length;
+    await eventually(() => (kills.length === 1 ? true : undefined), 2000, 'a kill');
+    await eventually(() => (reads.length >= before + 4 ? true : undefined), 2000, 'reads after the kill');
+    // reads[before] read the record, reads[before + 1] found the device empty: then 10 and 20 ms, not 200.
+    expect(
+      gaps(before)
+        .slice(0, 3)
+        .every((g) => g < 120),
+    ).toBe(true);
+    await s.stop();
+  });
+
   it('the read loop drains to EAGAIN, waits, and reads again; stop() closes the device', async () => {
     const dev = new FakeDevice();
     const kills: KernelOomKill[] = [];
