@@ -93,6 +93,19 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
           ...(kmsgCursor ? { cursor: kmsgCursor } : {}),
         });
 
+  // While observations wait for each other, close their windows promptly rather than at the next poll: a
+  // 250 ms timer runs while the ledger is busy, and only then.
+  let ledgerTimer: NodeJS.Timeout | undefined;
+  let stopped = false;
+  const armLedgerTimer = (): void => {
+    if (ledgerTimer !== undefined || stopped) return;
+    ledgerTimer = setTimeout(() => {
+      ledgerTimer = undefined;
+      ledger.tick();
+      if (ledger.busy) armLedgerTimer();
+    }, 250);
+    ledgerTimer.unref();
+  };
   const ledger = new OomLedger({
     table,
     log: log.child({ module: 'ledger' }),
@@ -101,6 +114,7 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
     // Long enough for a cgroup counter read at the next poll to meet the kernel-log record of the same kill.
     matchWindowMs: Math.max(5000, 2 * config.intervalMs + 3000),
     kmsgUp: () => kmsg?.up ?? false,
+    onWaiting: () => armLedgerTimer(),
   });
   ledger.restore(store.loadScopes(), cursors.vmstat());
   persistence.restoreRecentlyGone(Date.now(), config.seriesGraceMs);
@@ -182,11 +196,6 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
       },
     },
   });
-  // While observations wait for each other, close their windows promptly rather than at the next poll.
-  const ledgerTimer = setInterval(() => {
-    if (ledger.busy) ledger.tick();
-  }, 250);
-  ledgerTimer.unref();
 
   const sources: Source[] = [
     store,
@@ -237,7 +246,8 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
     stopping ??= (async () => {
       await app.close().catch((err: unknown) => log.warn({ err }, 'closing the HTTP server failed'));
       // One source failing to stop never keeps the others from stopping.
-      clearInterval(ledgerTimer);
+      stopped = true;
+      if (ledgerTimer !== undefined) clearTimeout(ledgerTimer);
       await Promise.all(
         sources
           .filter((s) => s !== store)

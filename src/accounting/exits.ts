@@ -17,6 +17,8 @@ export interface ExitClassifierOptions {
   matchWindowMs: number;
   /** How long a die waits for its OOM evidence before the exit is recorded as not OOM-killed. */
   dieGraceMs?: number;
+  /** Called when an exit starts waiting for its evidence (see LedgerOptions.onWaiting). */
+  onWaiting?: () => void;
   now?: () => number;
 }
 
@@ -55,6 +57,7 @@ export class ExitClassifier {
       return;
     }
     this.pendingDies.push({ ev, receivedMs: this.now() });
+    this.opts.onWaiting?.();
   }
 
   /** Record the exits whose evidence arrived or whose wait is over. */

@@ -91,6 +91,11 @@ export interface LedgerOptions {
   dieGraceMs?: number;
   /** The host-wide counts by scope (created here when not given). */
   host?: HostKillCounts;
+  /**
+   * Called when an observation starts waiting for another (the ledger becomes busy): main.ts then runs tick()
+   * on a short timer until it is idle again, rather than waking four times a second for nothing.
+   */
+  onWaiting?: () => void;
   now?: () => number;
 }
 
@@ -131,6 +136,7 @@ export class OomLedger {
       ...(opts.sink ? { sink: opts.sink } : {}),
       matchWindowMs: opts.matchWindowMs,
       ...(opts.dieGraceMs !== undefined ? { dieGraceMs: opts.dieGraceMs } : {}),
+      ...(opts.onWaiting ? { onWaiting: opts.onWaiting } : {}),
       now: () => this.now(),
     });
   }
@@ -229,6 +235,7 @@ export class OomLedger {
         return;
       }
       this.anonymous.push(record);
+      this.opts.onWaiting?.();
       return;
     }
 
@@ -311,6 +318,7 @@ export class OomLedger {
         // counter moves before the record is printed), and a memory.oom.group kill can count one process
         // twice: wait a moment for the record before counting a kill nobody named.
         this.pendingCgroup.push({ record, entryId: entry.id });
+        this.opts.onWaiting?.();
         continue;
       }
       this.commitCgroupOnly(record, entry, inWindow);
@@ -386,6 +394,7 @@ export class OomLedger {
     }
     if (this.opts.kmsgUp()) {
       this.pendingDocker.push({ containerId: entry.id, timeMs: ev.timeMs, receivedMs: this.now() });
+      this.opts.onWaiting?.();
       return;
     }
     this.commitDockerOnly(entry, ev.timeMs);

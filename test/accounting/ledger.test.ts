@@ -623,3 +623,30 @@ describe('flush: every open window closed at once', () => {
     expect(h.ledger.scopes).toEqual({ container: 1, system: 0, other: 0 });
   });
 });
+
+describe('the ledger says when it starts waiting', () => {
+  it('calls onWaiting when an observation waits for another, so its windows close on a timer only then', () => {
+    let now = 1_000_000;
+    let waits = 0;
+    const table = new ContainerTable();
+    const ledger = new OomLedger({
+      table,
+      log: silentLogger(),
+      matchWindowMs: 5000,
+      kmsgUp: () => true,
+      now: () => now,
+      onWaiting: () => waits++,
+    });
+    expect(ledger.busy).toBe(false);
+    // A Docker oom with the kernel log up waits for the kernel's record or the cgroup's counter.
+    ledger.onDockerOom({ id: 'a'.repeat(64), timeMs: now, timeNano: BigInt(now) * 1_000_000n });
+    expect(waits).toBe(1);
+    expect(ledger.busy).toBe(true);
+    // A die without OOM evidence waits a moment for it too.
+    ledger.onDockerDie({ id: 'b'.repeat(64), exitCode: 0, timeMs: now, timeNano: BigInt(now) * 1_000_000n });
+    expect(waits).toBe(2);
+    now += 10_000;
+    ledger.tick();
+    expect(ledger.busy).toBe(false);
+  });
+});
