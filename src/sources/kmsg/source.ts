@@ -32,7 +32,8 @@ export interface KmsgSourceOptions {
   pollIntervalMs?: number;
   /**
    * The longest wait while the log stays quiet: each read that finds nothing doubles the wait from
-   * pollIntervalMs up to this (default 1000 ms, or pollIntervalMs when that is longer).
+   * pollIntervalMs up to this (default 400 ms, or pollIntervalMs when that is longer): a kill after a quiet spell
+   * is read within 400 ms (the cgroup counter would tell only at the next poll on cgroup v1).
    */
   idlePollIntervalMs?: number;
   /** How long to wait before opening the device again after it could not be opened or read. */
@@ -108,7 +109,7 @@ export class KmsgSource implements Source {
   constructor(private readonly opts: KmsgSourceOptions) {
     this.io = { ...nodeIo, ...opts.io };
     this.pollIntervalMs = opts.pollIntervalMs ?? 100;
-    this.idlePollIntervalMs = Math.max(this.pollIntervalMs, opts.idlePollIntervalMs ?? 1000);
+    this.idlePollIntervalMs = Math.max(this.pollIntervalMs, opts.idlePollIntervalMs ?? 400);
     this.idleWaitMs = this.pollIntervalMs;
     this.retryIntervalMs = opts.retryIntervalMs ?? 10_000;
     this.cursorIn = opts.cursor;
