@@ -4,6 +4,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import {
   type BenchTree,
+  type TreeLayout,
   REPO,
   cpuTimes,
   createV1Tree,
@@ -26,28 +27,38 @@ import {
 } from './lib';
 
 /**
- * `npm run bench`: the cost of polling N containers, next to the physical floor of reading their files.
+ * `npm run bench`: what oomwatch costs on a host of N containers, next to the physical floor of reading their
+ * container files.
  *
- * For each tree (real v1 cgroups, generated v2 files) and each N it starts the built oomwatch binary on
- * a tree of exactly N containers and measures, from outside the process:
- *   - CPU per poll: utime+stime of the process (/proc/PID/stat) over a window, divided by the growth of
- *     oomwatch_polls_total in that window (so timers, GC and the runtime's idle work are charged to polls);
+ * Default (--mode daemon): the daemon as `npm start` and the image run it — the node flags of the start script,
+ * every source this host has (the kernel log, /proc/vmstat, the state database with its peak history; the Docker
+ * source off, since the tree's containers are not Docker's) — at the default poll interval (2 s) and at 1 s.
+ * --mode collector measures the cgroup poller alone (kernel log off) at 100 ms, as a narrower figure.
+ *
+ * For each tree (real v1 cgroups in the Kubernetes or Docker cgroupfs layout, or generated v2 files) and each
+ * N it starts the built oomwatch on a tree of exactly N containers and measures, from outside the process:
+ *   - CPU per poll: utime+stime of the whole process (every thread: /proc/PID/stat) over a window, divided by
+ *     the growth of oomwatch_polls_total in that window (so timers, GC, the kernel-log reads and the state
+ *     database are charged to polls, as a user's top shows them);
  *   - wall time per poll: growth of oomwatch_poll_duration_seconds_sum / _count over the same window;
- *   - /metrics: p50 and p99 over sequential scrapes from this process (a separate client), and the size,
- *     measured on a second start of oomwatch at its default interval (2 s), as Prometheus would see it;
- *   - resident memory (VmRSS) of that second start: the median over 10 s of polling after warm-up, the
- *     median over 10 s after the scrapes, and its high-water mark (VmHWM);
- *   - the floor: bench/floor.c reading the same files (descriptors kept open, pread at offset 0), CPU
- *     from getrusage over as many cycles as oomwatch polled, median of three runs.
- * Nothing is asserted: it prints. Flags: --sizes 100,1000,5000 --trees v1,v2 --interval 100ms
- * --window SECONDS --scrapes N --node-arg FLAG (repeatable; passed to node before the oomwatch script, after
- * the flags of `npm start`) --bare-node (without the flags of `npm start`; put it before any --node-arg).
+ *   - resident memory (VmRSS): the median over that window, and the high-water mark (VmHWM);
+ *   - /metrics: p50 and p99 over sequential scrapes from this process (a separate client), and the size, on a
+ *     start at the default interval, as Prometheus would see it;
+ *   - the floor: bench/floor.c reading the same files (descriptors kept open, pread at offset 0), CPU from
+ *     getrusage over as many cycles as oomwatch polled, median of three runs, in the same run.
+ * Nothing is asserted: it prints. Flags: --mode daemon|collector --sizes 100,1000 --trees v1,v2
+ * --layout kubernetes|docker --intervals 2s,1s --window SECONDS --scrapes N --node-arg FLAG (repeatable; passed
+ * to node after the flags of `npm start`) --bare-node (without the flags of `npm start`; before any --node-arg).
  */
 
+type Mode = 'daemon' | 'collector';
+
 interface Options {
+  mode: Mode;
   sizes: number[];
   trees: Array<'v1' | 'v2'>;
-  interval: string;
+  layout: TreeLayout;
+  intervals: string[];
   windowS: number;
   scrapes: number;
   nodeArgs: string[];
@@ -55,10 +66,12 @@ interface Options {
 
 function parseArgs(argv: string[]): Options {
   const o: Options = {
-    sizes: [100, 1000, 5000],
+    mode: 'daemon',
+    sizes: [100, 1000],
     trees: ['v1', 'v2'],
-    interval: '100ms',
-    windowS: 10,
+    layout: 'kubernetes',
+    intervals: [],
+    windowS: 0,
     scrapes: 200,
     nodeArgs: startScriptNodeFlags(),
   };
@@ -70,14 +83,22 @@ function parseArgs(argv: string[]): Options {
       return v;
     };
     switch (flag) {
+      case '--mode':
+        o.mode = value() as Mode;
+        if (o.mode !== 'daemon' && o.mode !== 'collector') throw new Error('--mode is daemon or collector');
+        break;
       case '--sizes':
         o.sizes = value().split(',').map(Number);
         break;
       case '--trees':
         o.trees = value().split(',') as Options['trees'];
         break;
+      case '--layout':
+        o.layout = value() as TreeLayout;
+        break;
+      case '--intervals':
       case '--interval':
-        o.interval = value();
+        o.intervals = value().split(',');
         break;
       case '--window':
         o.windowS = Number(value());
@@ -95,6 +116,8 @@ function parseArgs(argv: string[]): Options {
         throw new Error(`unknown flag ${flag}; see the comment at the top of bench/collector.ts`);
     }
   }
+  if (o.intervals.length === 0) o.intervals = o.mode === 'daemon' ? ['2s', '1s'] : ['100ms'];
+  if (o.windowS === 0) o.windowS = o.mode === 'daemon' ? 60 : 10;
   return o;
 }
 
@@ -127,6 +150,7 @@ function runFloor(bin: string, files: string[], cycles: number): Floor {
 interface Row {
   tree: string;
   n: number;
+  interval: string;
   fdLimit: number;
   filesPerCycle: number;
   keptOpen: number;
@@ -147,6 +171,8 @@ interface Row {
   rssWarm: number;
   rssAfter: number;
   hwm: number;
+  /** Median resident memory over the CPU window. */
+  rssPolling: number;
   pollErrors: number;
 }
 
@@ -165,6 +191,7 @@ async function startWarm(
     cgroupRoot: tree.root,
     interval,
     nodeArgs: o.nodeArgs,
+    sources: o.mode,
     ...(fdLimit === undefined ? {} : { fdLimit }),
   });
   const metrics = async (): Promise<string> => (await get(daemon.port, '/metrics')).body;
@@ -186,8 +213,8 @@ async function startWarm(
  * Phase 1, CPU per poll: a short interval so that a window holds many polls. No scrape inside the window
  * (a scrape at N=1000 costs more CPU than a poll): sleep, then look; the boundary scrapes are outside it.
  */
-async function measurePolls(tree: BenchTree, o: Options, fdLimit: number | undefined) {
-  const daemon = await startWarm(tree, o, o.interval, fdLimit, 10);
+async function measurePolls(tree: BenchTree, o: Options, interval: string, fdLimit: number | undefined) {
+  const daemon = await startWarm(tree, o, interval, fdLimit, o.mode === 'daemon' ? 5 : 10);
   try {
     const metrics = async (): Promise<string> => (await get(daemon.port, '/metrics')).body;
     const m0 = await metrics();
@@ -196,12 +223,16 @@ async function measurePolls(tree: BenchTree, o: Options, fdLimit: number | undef
     const p0 = sampleValue(m0, 'oomwatch_polls_total') as number;
     let cpu1 = cpu0;
     let m1 = m0;
+    const rss: number[] = [];
     for (let waitS = o.windowS; ; waitS = Math.max(1, o.windowS / 2)) {
-      await sleep(waitS * 1000);
+      for (let t = 0; t < waitS * 2; t++) {
+        rss.push(memoryOf(daemon.pid).rssMb);
+        await sleep(500);
+      }
       cpu1 = cpuTimes(daemon.pid);
       m1 = await metrics();
       const polls = (sampleValue(m1, 'oomwatch_polls_total') as number) - p0;
-      if (polls >= 50 || Date.now() - t0 >= o.windowS * 6000) break;
+      if (polls >= (o.mode === 'daemon' ? 20 : 50) || Date.now() - t0 >= o.windowS * 6000) break;
     }
     const delta = (name: string): number =>
       (sampleValue(m1, name) as number) - (sampleValue(m0, name) as number);
@@ -217,6 +248,11 @@ async function measurePolls(tree: BenchTree, o: Options, fdLimit: number | undef
       fdLimit: softFdLimit(daemon.pid),
       keptOpen: openFds(daemon.pid),
       pollErrors,
+      rssPolling: percentile(
+        rss.sort((a, b) => a - b),
+        50,
+      ),
+      hwm: memoryOf(daemon.pid).hwmMb,
     };
   } finally {
     await daemon.stop();
@@ -272,27 +308,33 @@ async function measure(
   o: Options,
   floorBin: string,
   fdLimit: number | undefined,
-): Promise<Row> {
-  const polls = await measurePolls(tree, o, fdLimit);
-  const scrapes = await measureScrapes(tree, o, fdLimit);
+): Promise<Row[]> {
   const files = tree.files();
-  const floor = runFloor(floorBin, files, Math.max(50, polls.polls));
-  return {
-    tree: tree.kind,
-    n: tree.containers.length,
-    filesPerCycle: files.length,
-    ...polls,
-    ...scrapes,
-    floorCpuMs: floor.cpu_us_per_cycle / 1000,
-    floorSysMs: floor.sys_us_per_cycle / 1000,
-    floorWallMs: floor.wall_us_per_cycle / 1000,
-    floorKept: floor.kept_open,
-  };
+  const scrapes = await measureScrapes(tree, o, fdLimit);
+  const rows: Row[] = [];
+  for (const interval of o.intervals) {
+    const polls = await measurePolls(tree, o, interval, fdLimit);
+    const floor = runFloor(floorBin, files, Math.max(50, polls.polls));
+    rows.push({
+      tree: tree.kind === 'v1' ? `v1 ${o.layout}` : 'v2 systemd',
+      n: tree.containers.length,
+      interval,
+      filesPerCycle: files.length,
+      ...scrapes,
+      ...polls,
+      floorCpuMs: floor.cpu_us_per_cycle / 1000,
+      floorSysMs: floor.sys_us_per_cycle / 1000,
+      floorWallMs: floor.wall_us_per_cycle / 1000,
+      floorKept: floor.kept_open,
+    });
+  }
+  return rows;
 }
 
 const COLUMNS: Array<[string, (r: Row) => string]> = [
   ['tree', (r) => r.tree],
   ['N', (r) => String(r.n)],
+  ['interval', (r) => r.interval],
   ['fd limit', (r) => String(r.fdLimit)],
   ['files/poll', (r) => String(r.filesPerCycle)],
   ['fds open', (r) => String(r.keptOpen)],
@@ -309,7 +351,8 @@ const COLUMNS: Array<[string, (r: Row) => string]> = [
   ['p99 ms', (r) => r.scrapeP99.toFixed(2)],
   ['size KiB', (r) => r.scrapeKb.toFixed(0)],
   ['series', (r) => String(r.series)],
-  ['RSS MB', (r) => r.rssWarm.toFixed(1)],
+  ['RSS MB (polling)', (r) => r.rssPolling.toFixed(1)],
+  ['RSS before scrapes', (r) => r.rssWarm.toFixed(1)],
   ['RSS after scrapes', (r) => r.rssAfter.toFixed(1)],
   ['peak RSS', (r) => r.hwm.toFixed(1)],
   ['poll errors', (r) => String(r.pollErrors)],
@@ -331,19 +374,22 @@ async function main(): Promise<void> {
   const cpuModel =
     /model name\s*:\s*(.*)/.exec(fs.readFileSync('/proc/cpuinfo', 'latin1'))?.[1] ?? 'unknown CPU';
   console.log(
-    `oomwatch collector benchmark: node ${process.version}, kernel ${os.release()}, ${os.cpus().length} cores (${cpuModel}), ` +
-      `fd soft limit ${softFdLimit()}, poll interval ${o.interval}${o.nodeArgs.length ? `, node ${o.nodeArgs.join(' ')}` : ''}`,
+    `oomwatch benchmark (${o.mode === 'daemon' ? 'the whole daemon, as npm start runs it' : 'the collector alone'}): ` +
+      `node ${process.version}, kernel ${os.release()}, ${os.cpus().length} cores (${cpuModel}), ` +
+      `fd soft limit ${softFdLimit()}, intervals ${o.intervals.join(', ')}, load average ${os.loadavg()[0]?.toFixed(1)}` +
+      `${o.nodeArgs.length ? `, node ${o.nodeArgs.join(' ')}` : ''}`,
   );
   const rows: Row[] = [];
   const notes: string[] = [];
   for (const kind of o.trees) {
     for (const n of o.sizes) {
       process.stderr.write(`bench: ${kind} tree with ${n} containers...\n`);
-      const tree = kind === 'v1' ? createV1Tree(n) : createV2Tree(n);
+      const tree = kind === 'v1' ? createV1Tree(n, o.layout) : createV2Tree(n);
       try {
-        const row = await measure(tree, o, floorBin, undefined);
-        rows.push(row);
-        printTable([row]);
+        const measured = await measure(tree, o, floorBin, undefined);
+        rows.push(...measured);
+        printTable(measured);
+        const row = measured[0] as Row;
         // Past the descriptor budget oomwatch opens, reads and closes the remaining files every poll:
         // measure the same N with a limit high enough to keep every file open, as the deployment can set.
         const needed = tree.files().length + 1024;
@@ -353,8 +399,8 @@ async function main(): Promise<void> {
               `bench: ${kind} ${n} again with the descriptor limit raised to ${needed}...\n`,
             );
             const raised = await measure(tree, o, floorBin, needed);
-            rows.push(raised);
-            printTable([raised]);
+            rows.push(...raised);
+            printTable(raised);
           } else {
             notes.push(
               `${kind} N=${n}: ${tree.files().length} files do not fit the descriptor limit of ${row.fdLimit}, and this ` +

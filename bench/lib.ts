@@ -166,11 +166,34 @@ export function scratch(): string {
 
 let treeCounter = 0;
 
+/** Where a tree's container cgroups sit: Docker's cgroupfs layout, or the kubelet's (cgroupfs driver). */
+export type TreeLayout = 'docker' | 'kubernetes';
+
 /**
- * Real, empty memory cgroups in the Docker cgroupfs layout under a bench-only parent, plus their twins in
- * the v2 tree (where a hybrid host keeps memory.pressure).
+ * Container cgroups of the Kubernetes cgroupfs layout, two containers a pod, the pods spread over the three
+ * QoS levels as a busy node has them: kubepods/burstable/pod<uid>/<id>, kubepods/besteffort/pod<uid>/<id>
+ * and kubepods/pod<uid>/<id> (Guaranteed).
  */
-export function createV1Tree(initial: number): BenchTree {
+function kubernetesPaths(count: number, already: number): { dirs: string[]; containers: string[] } {
+  const dirs: string[] = [];
+  const containers: string[] = [];
+  for (let i = already; i < already + count; i++) {
+    const pod = Math.floor(i / 2);
+    const qos = ['/kubepods/burstable', '/kubepods/besteffort', '/kubepods'][pod % 3] as string;
+    const uid = benchId().slice(-32);
+    const podDir = `${qos}/pod${uid.slice(0, 8)}-${uid.slice(8, 12)}-${uid.slice(12, 16)}-${uid.slice(16, 20)}-${uid.slice(20)}`;
+    if (i % 2 === 0) dirs.push(podDir);
+    const last = dirs[dirs.length - 1] ?? podDir;
+    containers.push(`${last}/${benchId()}`);
+  }
+  return { dirs, containers };
+}
+
+/**
+ * Real, empty memory cgroups in the Docker (or Kubernetes) cgroupfs layout under a bench-only parent, plus
+ * their twins in the v2 tree (where a hybrid host keeps memory.pressure).
+ */
+export function createV1Tree(initial: number, layout: TreeLayout = 'docker'): BenchTree {
   const name = `${BENCH_PREFIX}${process.pid}-${++treeCounter}`;
   const memParent = path.join(CGROUP_V1_MEMORY, name);
   const hasUnified = fs.existsSync(path.join(CGROUP_UNIFIED, 'cgroup.procs'));
@@ -186,12 +209,20 @@ export function createV1Tree(initial: number): BenchTree {
     containers,
     add(count) {
       const added: string[] = [];
-      for (let i = 0; i < count; i++) {
-        const rel = `/docker/${benchId()}`;
+      if (layout === 'kubernetes') {
+        const { dirs, containers: rels } = kubernetesPaths(count, containers.length);
+        for (const d of dirs) {
+          fs.mkdirSync(memParent + d, { recursive: true });
+          if (v2Parent !== undefined) fs.mkdirSync(v2Parent + d, { recursive: true });
+        }
+        added.push(...rels);
+      } else {
+        for (let i = 0; i < count; i++) added.push(`/docker/${benchId()}`);
+      }
+      for (const rel of added) {
         fs.mkdirSync(memParent + rel);
         if (v2Parent !== undefined) fs.mkdirSync(v2Parent + rel);
         containers.push(rel);
-        added.push(rel);
       }
       return added;
     },
@@ -369,6 +400,12 @@ export interface DaemonOptions {
   nodeArgs?: string[];
   /** Soft and hard RLIMIT_NOFILE for the daemon (through prlimit); the inherited limit otherwise. */
   fdLimit?: number;
+  /**
+   * `daemon` (default): every source this host has, as `npm start` and the image run it (the kernel log from
+   * /dev/kmsg, /proc/vmstat, the state database and its peak history), the Docker source off. `collector`: the
+   * cgroup poller alone (kernel log off).
+   */
+  sources?: 'daemon' | 'collector';
 }
 
 export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
@@ -384,7 +421,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     `--series-grace=${opts.seriesGrace ?? '10m'}`,
     `--state-dir=${stateDir}`,
     '--docker-socket=none',
-    '--kmsg=none',
+    ...(opts.sources === 'collector' ? ['--kmsg=none'] : ['--kmsg=/dev/kmsg', '--proc-root=/proc']),
     '--log-level=info',
   ];
   const [cmd, args] =
