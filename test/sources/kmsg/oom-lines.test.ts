@@ -84,6 +84,32 @@ describe('parseKilledProcess', () => {
       },
     ],
     [
+      '5.3 (UID, no pgtables or oom_score_adj yet)',
+      'Memory cgroup out of memory: Killed process 2345 (python3) total-vm:640000kB, anon-rss:519000kB, file-rss:1100kB, shmem-rss:0kB, UID:1000',
+      {
+        prefix: 'Memory cgroup out of memory',
+        pid: 2345,
+        comm: 'python3',
+        uid: 1000,
+        totalVmBytes: 640000 * 1024,
+        anonRssBytes: 519000 * 1024,
+        fileRssBytes: 1100 * 1024,
+        shmemRssBytes: 0,
+      },
+    ],
+    [
+      '5.0 (no prefix yet, as in 4.x)',
+      'Killed process 5001 (stress) total-vm:264000kB, anon-rss:259500kB, file-rss:900kB, shmem-rss:0kB',
+      {
+        pid: 5001,
+        comm: 'stress',
+        totalVmBytes: 264000 * 1024,
+        anonRssBytes: 259500 * 1024,
+        fileRssBytes: 900 * 1024,
+        shmemRssBytes: 0,
+      },
+    ],
+    [
       'the reaper',
       'oom_reaper: reaped process 4321 (java), now anon-rss:0kB, file-rss:0kB, shmem-rss:0kB',
       undefined,
