@@ -183,8 +183,7 @@ export class OomLedger {
       sources: ['kmsg'],
       receivedMs: this.now(),
     };
-    // memory.oom.group members are printed without their own cgroup: they are in (or below) the group's.
-    const memcg = k.taskMemcg ?? k.groupMemcg;
+    const memcg = cgroupOfKill(k);
     if (memcg !== undefined) record.cgroup = memcg;
 
     if (k.repeatOfSeq !== undefined) {
@@ -648,6 +647,24 @@ export class OomLedger {
       for (const k of old) this.seenKmsg.delete(k);
     }
   }
+}
+
+/**
+ * The cgroup a kernel-log kill belongs to, as far as its records tell:
+ * - the victim's own memory cgroup (`task_memcg=`, `Task in`) when printed;
+ * - else the memory.oom.group it was killed with: members are printed without their own cgroup, and the
+ *   group is on the path from the victim's memcg up, so the victim is in it or below it;
+ * - else the cgroup whose limit was hit (`oom_memcg=`, `as a result of limit of`), when it is a container's.
+ *   Up to 5.0 the kernel may kill a child of the process it chose; the child's cgroup is not printed, but
+ *   oom_badness() only scores tasks inside the OOMing memcg, so the child is in it. A limit above the
+ *   containers (a Kubernetes pod's) does not say which container: such a kill stays anonymous, for the cgroup
+ *   counters or Docker events to attribute (before 4.13 there is no oom_kill counter to do it).
+ */
+function cgroupOfKill(k: KernelOomKill): string | undefined {
+  const own = k.taskMemcg ?? k.groupMemcg;
+  if (own !== undefined) return own;
+  if (k.oomMemcg !== undefined && containerFromCgroupPath(k.oomMemcg) !== null) return k.oomMemcg;
+  return undefined;
 }
 
 /** Remember the container's latest named victim (oomwatch_container_last_oom_kill_info). */

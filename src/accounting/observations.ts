@@ -26,7 +26,11 @@ export interface KernelOomKill {
    * from the `oom-kill:` line, when that line was printed for this victim (5.0+, not rate-limited).
    */
   constraint?: string;
-  /** The cgroup whose limit was hit (`oom_memcg=` / "as a result of limit of"), when the record says. */
+  /**
+   * The cgroup whose limit was hit (`oom_memcg=` / "as a result of limit of"), when the record says. Also set on
+   * a child killed in place of the process the kernel chose (up to 5.0, `Kill process ... or sacrifice
+   * child`): the child is inside it, and the ledger attributes the kill there when it is a container.
+   */
   oomMemcg?: string;
   /**
    * The victim's memory cgroup (`task_memcg=` / "Task in ... killed"). Absent when the kernel's rate limit
@@ -40,7 +44,10 @@ export interface KernelOomKill {
    * (the first victim, killed before that line, is not flagged).
    */
   groupKill?: boolean;
-  /** The cgroup named by that `Tasks in` line: the victim is in it or below it. Set with groupKill. */
+  /**
+   * The cgroup named by that `Tasks in` line: the victim is in it or below it. Set with groupKill, and on the
+   * first victim when its own cgroup was not printed (its `oom-kill:` summary was rate-limited).
+   */
   groupMemcg?: string;
   /**
    * Set when this record reports a pid already reported killed in the same OOM event, with that record's seq.

@@ -155,6 +155,12 @@ export const CONTAINER_FAMILIES: readonly ContainerFamily[] = [
     value: (e) => (e.highEvents.lastRaw === undefined ? undefined : e.highEvents.total),
   },
   {
+    name: 'oomwatch_container_oom_group_kills_total',
+    type: 'counter',
+    help: 'memory.oom.group kills of the container cgroup, each of which killed all of its processes at once (v2 memory.events oom_group_kill, kernel 5.17+); absent where the kernel does not count them.',
+    value: (e) => (e.oomGroupKills.lastRaw === undefined ? undefined : e.oomGroupKills.total),
+  },
+  {
     name: 'oomwatch_container_docker_oom_events_total',
     type: 'counter',
     help: 'Docker "oom" events for the container (OOM situations as Docker reports them; not kills).',

@@ -226,6 +226,7 @@ export class Poller implements Source {
     }
     if (s.limitHits !== undefined) entry.limitHits.observe(s.limitHits);
     if (s.highEvents !== undefined) entry.highEvents.observe(s.highEvents);
+    if (s.oomGroupKills !== undefined) entry.oomGroupKills.observe(s.oomGroupKills);
     if (s.pressure) {
       entry.pressureSomeUs.observe(s.pressure.some.totalMicroseconds);
       if (s.pressure.full) entry.pressureFullUs.observe(s.pressure.full.totalMicroseconds);
@@ -277,6 +278,7 @@ function restartCounters(entry: ContainerEntry): void {
     entry.cgroupOomKills,
     entry.limitHits,
     entry.highEvents,
+    entry.oomGroupKills,
     entry.pressureSomeUs,
     entry.pressureFullUs,
   ]) {

@@ -148,6 +148,7 @@ export class MemoryEventsWatch implements Source {
     const ev = parsed.value;
     if (ev.max !== undefined) entry.limitHits.observe(ev.max);
     if (ev.high !== undefined) entry.highEvents.observe(ev.high);
+    if (ev.oomGroupKill !== undefined) entry.oomGroupKills.observe(ev.oomGroupKill);
     if (ev.oomKill !== undefined) {
       const delta = entry.cgroupOomKills.observe(ev.oomKill);
       if (delta > 0) {

@@ -29,6 +29,8 @@ export class ContainerEntry {
   readonly cgroupOomKills = new MonotonicCounter();
   readonly limitHits = new MonotonicCounter();
   readonly highEvents = new MonotonicCounter();
+  /** v2 memory.events `oom_group_kill` (5.17+); never read where the kernel has no such key. */
+  readonly oomGroupKills = new MonotonicCounter();
   readonly pressureSomeUs = new MonotonicCounter();
   readonly pressureFullUs = new MonotonicCounter();
 
@@ -114,6 +116,26 @@ export class ContainerEntry {
     this.labelTextCache = undefined;
     this.infoTextCache = undefined;
     return this.labelText !== before;
+  }
+
+  /** The counters kept from the cgroup's own files. */
+  get cgroupCounters(): readonly MonotonicCounter[] {
+    return [
+      this.cgroupOomKills,
+      this.limitHits,
+      this.highEvents,
+      this.oomGroupKills,
+      this.pressureSomeUs,
+      this.pressureFullUs,
+    ];
+  }
+
+  /**
+   * The cgroup is gone: the next one at this path (a restart under the same id) counts from 0. A counter never
+   * read (a file or key this kernel does not have) stays unread, so its series stays absent instead of 0.
+   */
+  restartCgroupCounters(): void {
+    for (const c of this.cgroupCounters) if (c.lastRaw !== undefined) c.reset();
   }
 
   addExit(key: ExitKey): void {
@@ -207,12 +229,7 @@ export class ContainerTable {
     entry.sample = undefined;
     entry.reader?.close();
     entry.reader = undefined;
-    // The next cgroup at this path (a restart under the same id) counts from 0.
-    entry.cgroupOomKills.reset();
-    entry.limitHits.reset();
-    entry.highEvents.reset();
-    entry.pressureSomeUs.reset();
-    entry.pressureFullUs.reset();
+    entry.restartCgroupCounters();
   }
 
   markPresent(entry: ContainerEntry, now: number): void {

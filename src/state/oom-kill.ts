@@ -90,6 +90,12 @@ export interface OomKillJson {
     file_rss_bytes: number | null;
     shmem_rss_bytes: number | null;
     total_vm_bytes: number | null;
+    /**
+     * The victim's oom_score_adj as the kernel printed it (5.4+ `Killed process ... oom_score_adj:%hd`): -1000
+     * .. 1000, what the OOM killer adds to its badness (Kubernetes sets it by QoS class). Null where the kernel
+     * did not print it (older kernels, and kills known only from cgroup counters or Docker events).
+     */
+    oom_score_adj: number | null;
   } | null;
   group_kill: boolean;
   usage_bytes: number | null;
@@ -117,6 +123,7 @@ export function oomKillJson(k: OomKill): OomKillJson {
           file_rss_bytes: v.fileRssBytes ?? null,
           shmem_rss_bytes: v.shmemRssBytes ?? null,
           total_vm_bytes: v.totalVmBytes ?? null,
+          oom_score_adj: v.oomScoreAdj ?? null,
         }
       : null,
     group_kill: k.groupKill,

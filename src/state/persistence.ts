@@ -3,6 +3,7 @@ import type { ContainerEntry, ContainerTable } from './containers';
 import type { ContainerLabels } from './labels';
 import type { OomKill, Scope } from './oom-kill';
 import { PeakHistory } from './peak-history';
+import { containerCounter } from './schema';
 import type { StateStore } from './store';
 
 /**
@@ -53,15 +54,15 @@ export class Persistence {
     restoreCounter(entry.highEvents, row.high_events_total, row.high_events_raw);
     restoreCounter(entry.pressureSomeUs, row.psi_some_us_total, row.psi_some_us_raw);
     restoreCounter(entry.pressureFullUs, row.psi_full_us_total, row.psi_full_us_raw);
+    for (const c of this.store.loadCounters(entry.id)) {
+      const counter = containerCounter(entry, c.counter);
+      if (counter) restoreCounter(counter, c.total, c.raw);
+    }
     if (row.last_read_ms !== null) entry.lastReadMs = row.last_read_ms;
     entry.firstSeenMs = row.first_seen_ms;
     if (row.gone_at_ms !== null) {
       // It was gone when last seen: whatever cgroup it has now is a new one, counting from 0.
-      entry.cgroupOomKills.reset();
-      entry.limitHits.reset();
-      entry.highEvents.reset();
-      entry.pressureSomeUs.reset();
-      entry.pressureFullUs.reset();
+      entry.restartCgroupCounters();
     }
     for (const x of this.store.loadExits(entry.id))
       entry.exits.set(`${x.exit_code}|${x.oom_killed === 1}`, x.count);

@@ -1,10 +1,18 @@
+import type { ContainerEntry } from './containers';
 import type { ContainerLabels } from './labels';
+import type { MonotonicCounter } from './monotonic';
 import type { ContainerExit, KillSource, OomKill, OomVictim } from './oom-kill';
 
 /**
  * The state database's schema and its rows: the one place that knows how a container's counters, a kill,
- * an exit and an hour of peak history are laid out in SQLite. Bump SCHEMA_VERSION with any change: a file of
- * another version is set aside, never migrated in place.
+ * an exit and an hour of peak history are laid out in SQLite. Bump SCHEMA_VERSION with any change to an existing
+ * table: a file of another version is set aside, never migrated in place.
+ *
+ * A new table needs no new version: the schema is run with CREATE TABLE IF NOT EXISTS at every open, so a
+ * file of this version gains it, and an oomwatch that does not know the table leaves it alone. Counters added
+ * to a container after the first version live in `container_counters` for that reason (a column added to
+ * `containers` would not reach existing files, and a new version would set every user's state aside: their
+ * counters, cursors and event log).
  */
 
 export const SCHEMA_VERSION = 1;
@@ -33,6 +41,13 @@ CREATE TABLE IF NOT EXISTS containers (
   first_seen_ms INTEGER NOT NULL,
   last_seen_ms INTEGER NOT NULL,
   gone_at_ms INTEGER
+);
+CREATE TABLE IF NOT EXISTS container_counters (
+  container_id TEXT NOT NULL,
+  counter TEXT NOT NULL,
+  total INTEGER NOT NULL,
+  raw INTEGER,
+  PRIMARY KEY (container_id, counter)
 );
 CREATE TABLE IF NOT EXISTS exits (
   container_id TEXT NOT NULL,
@@ -103,6 +118,28 @@ export interface ContainerRow {
   first_seen_ms: number;
   last_seen_ms: number;
   gone_at_ms: number | null;
+}
+
+/** A counter of `container_counters`: its total and the last raw value read from the kernel (null if never). */
+export interface CounterRow {
+  container_id: string;
+  counter: string;
+  total: number;
+  raw: number | null;
+}
+
+/** The counters kept in `container_counters`, by the name their rows carry. */
+export const CONTAINER_COUNTER_NAMES = ['oom_group_kills'] as const;
+export type ContainerCounter = (typeof CONTAINER_COUNTER_NAMES)[number];
+
+/** A container's counter by its row name; undefined for a name this version does not know. */
+export function containerCounter(entry: ContainerEntry, name: string): MonotonicCounter | undefined {
+  switch (name as ContainerCounter) {
+    case 'oom_group_kills':
+      return entry.oomGroupKills;
+    default:
+      return undefined;
+  }
 }
 
 /** One hour of a container's peak history (written by `serve`, read by `recommend`). */

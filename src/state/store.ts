@@ -5,10 +5,19 @@ import type { Logger } from 'pino';
 import type { Source } from '../source';
 import type { ContainerEntry } from './containers';
 import type { ContainerExit, OomKill } from './oom-kill';
-import { type ContainerRow, DB_FILE, SCHEMA, SCHEMA_VERSION, oomEventRow } from './schema';
+import {
+  CONTAINER_COUNTER_NAMES,
+  type ContainerRow,
+  type CounterRow,
+  DB_FILE,
+  SCHEMA,
+  SCHEMA_VERSION,
+  containerCounter,
+  oomEventRow,
+} from './schema';
 
 export { DB_FILE, SCHEMA_VERSION } from './schema';
-export type { ContainerRow, PeakRow } from './schema';
+export type { ContainerRow, CounterRow, PeakRow } from './schema';
 
 /**
  * oomwatch's state across restarts, in one SQLite file (`<state-dir>/oomwatch.db`):
@@ -246,6 +255,17 @@ export class StateStore implements Source {
     );
   }
 
+  /** A container's rows of `container_counters`. */
+  loadCounters(id: string): CounterRow[] {
+    return this.read(
+      (db) =>
+        db
+          .prepare('SELECT container_id, counter, total, raw FROM container_counters WHERE container_id = ?')
+          .all(id) as CounterRow[],
+      [],
+    );
+  }
+
   /** Containers seen since `sinceMs` (present ones have gone_at_ms NULL). */
   loadRecentContainers(sinceMs: number): ContainerRow[] {
     return this.read(
@@ -286,6 +306,8 @@ export class StateStore implements Source {
           psi_some_us_total = excluded.psi_some_us_total, psi_some_us_raw = excluded.psi_some_us_raw,
           psi_full_us_total = excluded.psi_full_us_total, psi_full_us_raw = excluded.psi_full_us_raw,
           last_read_ms = excluded.last_read_ms, last_seen_ms = excluded.last_seen_ms, gone_at_ms = excluded.gone_at_ms`);
+      const counterStmt = db.prepare(`INSERT INTO container_counters (container_id, counter, total, raw)
+        VALUES (?, ?, ?, ?) ON CONFLICT (container_id, counter) DO UPDATE SET total = excluded.total, raw = excluded.raw`);
       const exitStmt =
         db.prepare(`INSERT INTO exits (container_id, exit_code, oom_killed, count) VALUES (?, ?, ?, ?)
         ON CONFLICT (container_id, exit_code, oom_killed) DO UPDATE SET count = excluded.count`);
@@ -312,6 +334,12 @@ export class StateStore implements Source {
           last_seen_ms: e.lastSeenMs,
           gone_at_ms: e.goneAtMs ?? null,
         });
+        for (const name of CONTAINER_COUNTER_NAMES) {
+          const c = containerCounter(e, name);
+          // A counter never read (the kernel has no such key) gets no row: restored, it stays absent.
+          if (c !== undefined && (c.lastRaw !== undefined || c.total > 0))
+            counterStmt.run(e.id, name, c.total, c.lastRaw ?? null);
+        }
         for (const [key, count] of e.exits) {
           const [code, oom] = key.split('|');
           exitStmt.run(e.id, Number(code), oom === 'true' ? 1 : 0, count);
@@ -375,6 +403,9 @@ export class StateStore implements Source {
         'DELETE FROM exits WHERE container_id IN (SELECT id FROM containers WHERE gone_at_ms IS NOT NULL AND gone_at_ms < ?)',
       ).run(olderThanMs);
       db.prepare('DELETE FROM containers WHERE gone_at_ms IS NOT NULL AND gone_at_ms < ?').run(olderThanMs);
+      db.prepare(
+        'DELETE FROM container_counters WHERE container_id NOT IN (SELECT id FROM containers)',
+      ).run();
     });
   }
 

@@ -299,6 +299,28 @@ describe('kernel log', () => {
     expect(h.table.size).toBe(1);
   });
 
+  it('4.x / 5.0: a child killed for the process the kernel chose counts on the container whose limit was hit', () => {
+    const h = new Harness();
+    h.kmsg(undefined, { oomMemcg: `/docker/${A}` }); // Kill process P (Task in: P's cgroup), Killed process C
+    expect(h.kills(A)).toBe(1);
+    expect(h.recordsOf(A)[0]?.cgroup).toBe(`/docker/${A}`);
+  });
+
+  it('a kill whose only cgroup is a limit above the containers (a pod) waits for another source to attribute it', () => {
+    const pod = '/kubepods/burstable/pod10d16a28-60ff-475f-a631-510d9792219f';
+    const h = new Harness();
+    const a = h.container(A, { path: `${pod}/${A}` });
+    h.cgroup(a, 0);
+    h.advance(100);
+    h.kmsg(undefined, { oomMemcg: pod });
+    expect(h.kills(A)).toBe(0);
+    h.advance(500);
+    h.cgroup(a, 1);
+    h.advance(10_000);
+    expect(h.kills(A)).toBe(1);
+    expect(h.ledger.scopes).toEqual({ container: 1, system: 0, other: 0 });
+  });
+
   it('never counts the same kernel record twice (replay after a restart)', () => {
     const h = new Harness();
     const k: KernelOomKill = {

@@ -103,7 +103,11 @@ describe('events: one line each', () => {
     expect(eventJson({ kind: 'oom', id: 7, ev: kill })).toMatchObject({
       type: 'oom_kill',
       scope: 'container',
-      victim: { comm: 'java', rss_bytes: 255 * MiB },
+      victim: { comm: 'java', rss_bytes: 255 * MiB, oom_score_adj: null },
+    });
+    const scored = { ...kill, victim: { ...kill.victim, oomScoreAdj: 969 } };
+    expect(eventJson({ kind: 'oom', id: 7, ev: scored })).toMatchObject({
+      victim: { comm: 'java', oom_score_adj: 969 },
     });
     expect(eventJson({ kind: 'oom', id: 7, ev: kill, update: true })).toMatchObject({
       type: 'oom_kill',

@@ -164,3 +164,77 @@ describe('a kernel without an optional cgroup file (cgroup v2 before 5.19: no me
     expect(valueOf(scrape, 'oomwatch_poll_errors_total', { kind: 'missing_file' }) ?? 0).toBe(0);
   });
 });
+
+describe('memory.oom.group kills (v2 memory.events oom_group_kill, kernel 5.17+)', () => {
+  const GROUP = 'a1'.padEnd(64, '0');
+  const OLD_KERNEL = 'b2'.padEnd(64, '0');
+  const events = (groupKills: number | undefined): string =>
+    `low 0\nhigh 0\nmax 4\noom 2\noom_kill 3\n${groupKills === undefined ? '' : `oom_group_kill ${groupKills}\n`}`;
+  function writeContainer(root: string, id: string, memoryEvents: string): string {
+    const dir = path.join(root, 'system.slice', `docker-${id}.scope`);
+    fs.mkdirSync(dir, { recursive: true });
+    const files: Record<string, string> = {
+      'memory.current': '10485760\n',
+      'memory.max': '33554432\n',
+      'memory.stat': 'anon 9437184\nfile 1048576\nfile_mapped 0\ninactive_file 524288\n',
+      'memory.events': memoryEvents,
+    };
+    for (const [f, text] of Object.entries(files)) fs.writeFileSync(path.join(dir, f), text);
+    return dir;
+  }
+
+  it('counts them per container, monotonic across the cgroup being recreated; absent where the kernel has no such key', async () => {
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), 'oomwatch-group-kills-'));
+    fs.writeFileSync(path.join(root, 'cgroup.controllers'), 'cpuset cpu io memory pids\n');
+    const groupDir = writeContainer(root, GROUP, events(2));
+    const oldDir = writeContainer(root, OLD_KERNEL, events(undefined)); // memory.events of a kernel before 5.17
+    const table = new ContainerTable();
+    const self = selfMetricsOf(table);
+    const poller = new Poller({
+      layout: detectLayout(root),
+      table,
+      budget: new FdBudget(1024),
+      log: createLogger('silent'),
+      report: self,
+      intervalMs: 3_600_000,
+      seriesGraceMs: 600_000,
+    });
+    const renderer = new MetricsRenderer(table, self);
+    const family = 'oomwatch_container_oom_group_kills_total';
+    const group = { id: GROUP.slice(0, 12) };
+    const old = { id: OLD_KERNEL.slice(0, 12) };
+    const scrape = async () => parseExposition(await renderer.render('prometheus'));
+    try {
+      await poller.pollOnce();
+      let s = await scrape();
+      expect(valueOf(s, family, group)).toBe(2);
+      expect(valueOf(s, family, old)).toBeUndefined();
+      expect(valueOf(s, 'oomwatch_container_cgroup_oom_kills_total', old)).toBe(3);
+
+      fs.writeFileSync(path.join(groupDir, 'memory.events'), events(3));
+      await poller.pollOnce();
+      expect(valueOf(await scrape(), family, group)).toBe(3);
+
+      // The container stopped (a poll sees it gone) and started again under the same id: a new cgroup,
+      // counting from 0.
+      fs.rmSync(groupDir, { recursive: true });
+      await poller.pollOnce();
+      expect(valueOf(await scrape(), family, group)).toBe(3);
+      writeContainer(root, GROUP, events(1));
+      await poller.pollOnce();
+      expect(valueOf(await scrape(), family, group)).toBe(4);
+
+      // Both gone: the counter stays for the grace period; the container without the key still has none.
+      fs.rmSync(path.join(root, 'system.slice'), { recursive: true });
+      await poller.pollOnce();
+      s = await scrape();
+      expect(valueOf(s, 'oomwatch_containers', { state: 'gone' })).toBe(2);
+      expect(valueOf(s, family, group)).toBe(4);
+      expect(valueOf(s, family, old)).toBeUndefined();
+      expect(fs.existsSync(oldDir)).toBe(false);
+    } finally {
+      await poller.stop();
+      fs.rmSync(root, { recursive: true, force: true });
+    }
+  });
+});

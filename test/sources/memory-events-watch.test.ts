@@ -82,4 +82,17 @@ describe('memory.events watch (cgroup v2)', () => {
     await new Promise((r) => setTimeout(r, 500));
     expect(valueOf(await ow.scrape(), 'oomwatch_container_oom_kills_total', { id: short })).toBe(1);
   });
+
+  it('counts a memory.oom.group kill at once too', async () => {
+    const short = ID.slice(0, 12);
+    const family = 'oomwatch_container_oom_group_kills_total';
+    expect(valueOf(await ow.scrape(), family, { id: short })).toBe(0);
+    const file = path.join(root, `system.slice/docker-${ID}.scope`, 'memory.events');
+    fs.writeFileSync(file, 'low 0\nhigh 0\nmax 9\noom 6\noom_kill 4\noom_group_kill 1\n');
+    await eventually(
+      async () => (valueOf(await ow.scrape(), family, { id: short }) === 1 ? true : undefined),
+      10_000,
+      'the group kill on /metrics',
+    );
+  });
 });

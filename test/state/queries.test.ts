@@ -1,7 +1,9 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import Fastify from 'fastify';
 import { silentLogger } from '../../src/log';
+import { oomEventsRoute } from '../../src/server/oom-events-api';
 import { ContainerTable } from '../../src/state/containers';
 import { Persistence } from '../../src/state/persistence';
 import type { OomKill } from '../../src/state/oom-kill';
@@ -98,6 +100,27 @@ describe('state database read queries', () => {
       victim: { pid: 42, comm: 'java', anonRssBytes: 100 },
     });
     expect(reader.oomEventsByIds([1])).toMatchObject([{ id: 1, key: 'k1', victim: { comm: 'java' } }]);
+  });
+
+  it("keeps the victim's oom_score_adj in the event log; the API gives it, or null where the kernel did not print it", async () => {
+    writer.upsertOomKill({
+      ...kill('k1', A, t0, 'web'),
+      victim: { pid: 42, comm: 'node', uid: 0, anonRssBytes: 100, shmemRssBytes: 0, oomScoreAdj: 969 },
+    });
+    writer.upsertOomKill({ ...kill('k2', A, t0 + 1000, 'web'), victim: { pid: 43, comm: 'java' } });
+    writer.upsertOomKill(kill('k3', A, t0 + 2000, 'web')); // counted from the cgroup counter: no victim
+    const app = Fastify();
+    oomEventsRoute(reader, () => [])(app);
+    const url = await app.listen({ port: 0, host: '127.0.0.1' });
+    const res = await fetch(`${url}/api/v1/oom-events`).finally(() => app.close());
+    const { events } = (await res.json()) as {
+      events: Array<{ victim: { comm: string; oom_score_adj: number | null } | null }>;
+    };
+    expect(events.map((e) => e.victim && [e.victim.comm, e.victim.oom_score_adj])).toEqual([
+      null,
+      ['java', null],
+      ['node', 969],
+    ]);
   });
 
   it('counts OOM kills per container in a window for top', () => {

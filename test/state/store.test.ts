@@ -2,7 +2,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import pino from 'pino';
-import { ContainerEntry } from '../../src/state/containers';
+import { ContainerEntry, ContainerTable } from '../../src/state/containers';
+import { Persistence } from '../../src/state/persistence';
 import { DB_FILE, SCHEMA_VERSION, StateStore } from '../../src/state/store';
 
 /**
@@ -72,6 +73,65 @@ describe('state database', () => {
       cgroup_oom_kills_raw: 3,
     });
     expect(b.loadExits(ID)).toEqual([{ exit_code: 137, oom_killed: 1, count: 1 }]);
+    await b.stop();
+  });
+
+  it('keeps the memory.oom.group kill counter across a restart, and keeps it absent where the kernel has none', async () => {
+    const { log } = capture();
+    const other = 'e'.repeat(64);
+    const a = new StateStore(dir, log);
+    a.open();
+    const v2 = entryWithKills(3);
+    v2.oomGroupKills.observe(2);
+    v2.oomGroupKills.observe(0); // the cgroup recreated: 2 + 0
+    v2.oomGroupKills.observe(1);
+    const v1 = new ContainerEntry(other, Date.now()); // never read: a kernel or cgroup v1 without the key
+    expect(a.saveContainers([v2, v1])).toBe(true);
+    expect(a.loadCounters(ID)).toEqual([{ container_id: ID, counter: 'oom_group_kills', total: 3, raw: 1 }]);
+    expect(a.loadCounters(other)).toEqual([]);
+    await a.stop();
+
+    const b = new StateStore(dir, log);
+    b.open();
+    const table = new ContainerTable();
+    const persistence = new Persistence(b, table, log);
+    const restored = table.ensure(ID, Date.now());
+    const never = table.ensure(other, Date.now());
+    persistence.restore(restored);
+    persistence.restore(never);
+    expect([restored.oomGroupKills.total, restored.oomGroupKills.lastRaw]).toEqual([3, 1]);
+    expect(never.oomGroupKills.lastRaw).toBeUndefined();
+    // Gone, and back later with a new cgroup: the total goes on; the unread one is still unread.
+    table.markGone(restored, Date.now());
+    table.markGone(never, Date.now());
+    expect(never.oomGroupKills.lastRaw).toBeUndefined();
+    restored.oomGroupKills.observe(1);
+    expect(restored.oomGroupKills.total).toBe(4);
+    // A pruned container's counters go with it.
+    expect(b.saveContainers([restored, never])).toBe(true);
+    b.prune(Date.now() + 1);
+    expect(b.loadCounters(ID)).toEqual([]);
+    await b.stop();
+  });
+
+  it('adds the counters table to a file of the same version that lacks it, without setting the file aside', async () => {
+    const { log, lines } = capture();
+    const a = new StateStore(dir, log);
+    a.open();
+    expect(a.saveContainers([entryWithKills(3)])).toBe(true);
+    a.handle?.exec('DROP TABLE container_counters'); // as written by an oomwatch from before the table
+    await a.stop();
+    const b = new StateStore(dir, log);
+    b.open();
+    expect(b.up).toBe(true);
+    expect(b.loadContainer(ID)).toMatchObject({ oom_kills: 3 });
+    expect(b.loadCounters(ID)).toEqual([]);
+    const e = entryWithKills(3);
+    e.oomGroupKills.observe(1);
+    expect(b.saveContainers([e])).toBe(true);
+    expect(b.loadCounters(ID)).toMatchObject([{ counter: 'oom_group_kills', total: 1 }]);
+    expect(fs.readdirSync(dir).filter((f) => f.includes('unsupported') || f.includes('corrupt'))).toEqual([]);
+    expect(lines.filter((l) => (l['level'] as number) >= 40)).toEqual([]);
     await b.stop();
   });
 

@@ -121,7 +121,8 @@ export class KmsgSource implements Source {
 
   /**
    * What the state store persists: everything up to seq has been delivered. It stays below a kill that has
-   * been read but not delivered yet (a memory.oom.group member waiting for its successor).
+   * been read but not delivered yet (one waiting for its successor: a memory.oom.group member, or a kill whose
+   * summary was rate-limited, which a `Tasks in` line may follow; it is delivered at the next idle poll).
    */
   get cursor(): KmsgCursor | undefined {
     if (this.bootId === undefined || this.lastSeq === undefined) return this.cursorIn;

@@ -283,7 +283,7 @@ const CASES: [string, string, ReturnType<typeof brief>[]][] = [
     ],
   ],
   [
-    '6.x group kills in a rate-limited storm: the next first victim is not taken for a member, nor a kill 2 s later',
+    "6.x group kills in a rate-limited storm: the next first victim is not taken for a member but for the next group's first victim, nor a kill 2 s later",
     '6.1-group-storm.txt',
     [
       {
@@ -316,7 +316,7 @@ const CASES: [string, string, ReturnType<typeof brief>[]][] = [
         taskMemcg: U,
         oomMemcg: U,
         groupKill: U,
-        groupMemcg: U,
+        groupMemcg: C2, // its summary was rate-limited: the Tasks in line after it names its group
         repeatOfSeq: U,
       },
       {
@@ -530,6 +530,99 @@ describe('interleaving', () => {
       ].join('\n'),
     );
     expect(assemble(recs).map((k) => [k.taskMemcg, k.oomMemcg])).toEqual([['/docker/abc', '/docker/abc']]);
+  });
+
+  it('a kill without a cgroup of its own is held until the next record: a Tasks in line after it names its group', () => {
+    const a = new OomRecordAssembler(BOOT);
+    const [killed, tasksIn, member] = records(
+      [
+        '3,10,1000,-;Memory cgroup out of memory: Killed process 5 (x) total-vm:1kB, anon-rss:1kB, file-rss:0kB, shmem-rss:0kB, UID:0 pgtables:4kB oom_score_adj:0',
+        '6,11,1400,-;Tasks in /g are going to be killed due to memory.oom.group set',
+        '3,12,1500,-;Memory cgroup out of memory: Killed process 6 (y) total-vm:1kB, anon-rss:1kB, file-rss:0kB, shmem-rss:0kB, UID:0 pgtables:4kB oom_score_adj:0',
+        '',
+      ].join('\n'),
+    ) as [KmsgRecord, KmsgRecord, KmsgRecord];
+    expect(a.push(killed)).toEqual([]);
+    expect(a.oldestPendingSeq()).toBe(10);
+    expect(a.push(tasksIn).map(brief)).toEqual([
+      {
+        seq: 10,
+        pid: 5,
+        comm: 'x',
+        trigger: 'cgroup',
+        taskMemcg: U,
+        oomMemcg: U,
+        groupKill: U,
+        groupMemcg: '/g',
+        repeatOfSeq: U,
+      },
+    ]);
+    expect(a.push(member)).toEqual([]);
+    expect(a.flush().map((k) => [k.seq, k.groupKill, k.groupMemcg])).toEqual([[12, true, '/g']]);
+  });
+
+  it('a held kill is settled by the next OOM record, by any record a second later, or by a flush', () => {
+    const killed = (seq: number, usec: number) =>
+      `3,${seq},${usec},-;Out of memory: Killed process ${seq} (x) total-vm:1kB, anon-rss:1kB, file-rss:0kB, shmem-rss:0kB, UID:0 pgtables:4kB oom_score_adj:0`;
+    const a = new OomRecordAssembler(BOOT);
+    const [k1, k2, noise, k3] = records(
+      [killed(1, 1000), killed(2, 2000), '6,3,1500000,-;eth0: link up', killed(4, 1600000), ''].join('\n'),
+    ) as [KmsgRecord, KmsgRecord, KmsgRecord, KmsgRecord];
+    expect(a.push(k1)).toEqual([]);
+    expect(a.push(k2).map((k) => [k.seq, k.groupMemcg])).toEqual([[1, U]]);
+    expect(a.push(noise).map((k) => [k.seq, k.groupMemcg])).toEqual([[2, U]]);
+    expect(a.push(k3)).toEqual([]);
+    expect(a.flush().map((k) => [k.seq, k.trigger])).toEqual([[4, 'system']]);
+  });
+
+  it('5.1+: a victim line after a summary that named another pid, with no Kill process line between, gets nothing from it', () => {
+    const recs = records(
+      [
+        '6,1,10,-;oom-kill:constraint=CONSTRAINT_MEMCG,nodemask=(null),cpuset=/,mems_allowed=0,oom_memcg=/docker/a,task_memcg=/docker/a,task=x,pid=5,uid=0',
+        '3,2,20,-;Memory cgroup out of memory: Killed process 9 (y) total-vm:10kB, anon-rss:4kB, file-rss:0kB, shmem-rss:0kB, UID:0 pgtables:4kB oom_score_adj:0',
+        '',
+      ].join('\n'),
+    );
+    expect(assemble(recs).map((k) => [k.victim.pid, k.taskMemcg, k.oomMemcg, k.constraint])).toEqual([
+      [9, U, U, U],
+    ]);
+  });
+
+  it('a cut line waits for its rest across an idle flush and past records that do not fit', () => {
+    const a = new OomRecordAssembler(BOOT);
+    const recs = records(
+      [
+        '6,1,10,-;oom-kill:constraint=CONSTRAINT_MEMCG,nodemask=(null),cpuset=/,mems_allowed=0,oom_memcg=',
+        '6,2,11,c;link is not ready',
+        '6,3,12,-;eth0: link up',
+        '6,4,13,c;/docker/a,task_memcg=/docker/a,task=x,pid=5,uid=7',
+        '3,5,20,-;Memory cgroup out of memory: Killed process 5 (x) total-vm:10kB, anon-rss:4kB, file-rss:0kB, shmem-rss:0kB, UID:7 pgtables:4kB oom_score_adj:0',
+        '',
+      ].join('\n'),
+    );
+    const out: KernelOomKill[] = [];
+    for (const [i, r] of recs.entries()) {
+      out.push(...a.push(r));
+      if (i === 0) out.push(...a.flush());
+    }
+    out.push(...a.flush());
+    expect(out.map((k) => [k.seq, k.taskMemcg, k.oomMemcg, k.constraint])).toEqual([
+      [5, '/docker/a', '/docker/a', 'CONSTRAINT_MEMCG'],
+    ]);
+  });
+
+  it('a cut summary whose rest was lost with other records names nobody', () => {
+    const a = new OomRecordAssembler(BOOT);
+    const [head, killed] = records(
+      [
+        '6,1,10,-;oom-kill:constraint=CONSTRAINT_MEMCG,nodemask=(null),cpuset=/,mems_allowed=0,oom_memcg=',
+        '3,9,20,-;Memory cgroup out of memory: Killed process 5 (x) total-vm:10kB, anon-rss:4kB, file-rss:0kB, shmem-rss:0kB, UID:7 pgtables:4kB oom_score_adj:0',
+        '',
+      ].join('\n'),
+    ) as [KmsgRecord, KmsgRecord];
+    a.push(head);
+    const out = [...a.recordsLost(), ...a.push(killed), ...a.flush()];
+    expect(out.map((k) => [k.seq, k.taskMemcg, k.oomMemcg, k.trigger])).toEqual([[9, U, U, 'cgroup']]);
   });
 
   it('a held group member is pending until settled, and the cursor must stay below it', () => {
