@@ -31,6 +31,11 @@ interface FileSpec {
   optional: boolean;
   /** For an optional file, why a kernel would not have it and what oomwatch then does not export. */
   absentMeans?: string;
+  /**
+   * A setting (a limit, a reservation, memory.oom.group), not a figure: it changes when someone changes the
+   * container, not as it runs, so it is read every SETTINGS_MAX_AGE_MS and when told it changed, not at every poll.
+   */
+  setting?: true;
   apply(sample: MemorySample, text: string, scratch: Scratch): Parsed<unknown>;
   /**
    * For files that hold one integer: what `apply` does with the value, given the value read straight from
@@ -90,10 +95,17 @@ const integerScratch = (key: keyof Scratch, unit: IntegerUnit): Pick<FileSpec, '
 
 const V1_FILES: FileSpec[] = [
   { file: 'memory.usage_in_bytes', root: 'memory', optional: false, ...integerField('usage', 'count') },
-  { file: 'memory.limit_in_bytes', root: 'memory', optional: false, ...integerField('limit', 'limit') },
+  {
+    file: 'memory.limit_in_bytes',
+    root: 'memory',
+    setting: true,
+    optional: false,
+    ...integerField('limit', 'limit'),
+  },
   {
     file: 'memory.soft_limit_in_bytes',
     root: 'memory',
+    setting: true,
     optional: true,
     absentMeans: 'the kernel has no soft limit: oomwatch_container_memory_reservation_bytes is not exported',
     ...integerField('reservation', 'limit'),
@@ -109,6 +121,7 @@ const V1_FILES: FileSpec[] = [
   {
     file: 'memory.memsw.limit_in_bytes',
     root: 'memory',
+    setting: true,
     optional: true,
     absentMeans:
       'swap accounting is off (boot with swapaccount=1; the kernel needs CONFIG_MEMCG_SWAP): oomwatch_container_memory_swap_limit_bytes is not exported',
@@ -180,10 +193,11 @@ const V1_FILES: FileSpec[] = [
 
 const V2_FILES: FileSpec[] = [
   { file: 'memory.current', root: 'memory', optional: false, ...integerField('usage', 'count') },
-  { file: 'memory.max', root: 'memory', optional: false, ...integerField('limit', 'limit') },
+  { file: 'memory.max', root: 'memory', setting: true, optional: false, ...integerField('limit', 'limit') },
   {
     file: 'memory.low',
     root: 'memory',
+    setting: true,
     optional: true,
     absentMeans: 'the kernel has no memory.low: oomwatch_container_memory_reservation_bytes is not exported',
     ...integerField('reservation', 'limit'),
@@ -191,6 +205,7 @@ const V2_FILES: FileSpec[] = [
   {
     file: 'memory.high',
     root: 'memory',
+    setting: true,
     optional: true,
     absentMeans: 'the kernel has no memory.high: oomwatch_container_memory_high_bytes is not exported',
     ...integerField('high', 'limit'),
@@ -206,6 +221,7 @@ const V2_FILES: FileSpec[] = [
   {
     file: 'memory.swap.max',
     root: 'memory',
+    setting: true,
     optional: true,
     absentMeans:
       'the kernel keeps no swap accounting for cgroups (CONFIG_MEMCG_SWAP off, or swapaccount=0): oomwatch_container_memory_swap_limit_bytes is not exported',
@@ -253,6 +269,7 @@ const V2_FILES: FileSpec[] = [
   {
     file: 'memory.oom.group',
     root: 'memory',
+    setting: true,
     optional: true,
     absentMeans: 'the kernel is older than 4.19, which added memory.oom.group: no kill is a group kill',
     apply: (s, text) => {
@@ -474,12 +491,27 @@ export interface AbsentFile {
   means: string;
 }
 
+/** How old a container's settings (limits, reservation, memory.oom.group) may get before they are read again. */
+export const SETTINGS_MAX_AGE_MS = 30_000;
+
+/** The settings of a container as last read, carried into the samples of the polls that do not read them. */
+interface Settings {
+  limit?: number;
+  reservation?: number;
+  high?: number;
+  swapLimit?: number;
+  oomGroup?: boolean;
+  memswLimit?: number;
+}
+
 export class CgroupReader {
   private readonly specs: FileSpec[];
   private readonly fds: number[];
   private readonly dirs: Record<Root, string | undefined>;
   /** A kept descriptor went stale during this read and the file opened again: a new cgroup at the path. */
   private reopenedStale = false;
+  private settings: Settings | undefined;
+  private settingsReadAtMs = -Infinity;
 
   constructor(
     layout: CgroupLayout,
@@ -498,13 +530,62 @@ export class CgroupReader {
     return this.dirs.memory as string;
   }
 
+  /** The container's settings changed (Docker reported an update): read them at the next read. */
+  settingsChanged(): void {
+    this.settings = undefined;
+  }
+
+  /**
+   * One reading of the container's files. Its figures are read every time; its settings (limits, reservation,
+   * memory.oom.group) when they are older than SETTINGS_MAX_AGE_MS, after settingsChanged(), and when the cgroup
+   * turns out to be a new one at the same path; otherwise the sample carries the settings last read.
+   */
   read(now: number = Date.now()): ReadResult {
     const sample: MemorySample = { readAtMs: now };
     const errors: SampleError[] = [];
     const scratch: Scratch = {};
     let absent: AbsentFile[] | undefined;
+    const figures = this.readPass(false, sample, scratch, errors);
+    if (figures === 'vanished') return { vanished: true, recreated: false, sample, errors: [] };
+    if (figures !== undefined) absent = figures;
+    const cached = this.settings;
+    if (cached === undefined || this.reopenedStale || now - this.settingsReadAtMs >= SETTINGS_MAX_AGE_MS) {
+      const errorsBefore = errors.length;
+      const settings = this.readPass(true, sample, scratch, errors);
+      if (settings === 'vanished') return { vanished: true, recreated: false, sample, errors: [] };
+      if (settings !== undefined) absent = [...(absent ?? []), ...settings];
+      // A settings file that failed is read again at the next poll, not carried as missing for 30 s.
+      if (errors.length === errorsBefore) {
+        this.settings = settingsOf(sample, scratch);
+        this.settingsReadAtMs = now;
+      } else {
+        this.settings = undefined;
+      }
+    } else {
+      applySettings(cached, sample, scratch);
+    }
+    derive(sample, scratch);
+    const recreated = this.reopenedStale;
+    this.reopenedStale = false;
+    return absent === undefined
+      ? { vanished: false, recreated, sample, errors }
+      : { vanished: false, recreated, sample, errors, absent };
+  }
+
+  /**
+   * Read the settings files (`settings`) or every other file into the sample. Returns 'vanished' when the
+   * cgroup is gone, the optional files found missing for the first time, or undefined.
+   */
+  private readPass(
+    settings: boolean,
+    sample: MemorySample,
+    scratch: Scratch,
+    errors: SampleError[],
+  ): AbsentFile[] | 'vanished' | undefined {
+    let absent: AbsentFile[] | undefined;
     for (let i = 0; i < this.specs.length; i++) {
       const spec = this.specs[i] as FileSpec;
+      if ((spec.setting === true) !== settings) continue;
       if (this.dirs[spec.root] === undefined || this.fds[i] === ABSENT) continue;
       let length: number;
       try {
@@ -513,7 +594,8 @@ export class CgroupReader {
         if (isGone(err)) {
           if (!fs.existsSync(this.dirs.memory as string)) {
             this.reopenedStale = false;
-            return { vanished: true, recreated: false, sample, errors: [] };
+            this.settings = undefined;
+            return 'vanished';
           }
           if (spec.optional) {
             this.fds[i] = ABSENT;
@@ -547,12 +629,7 @@ export class CgroupReader {
       if (!parsed.ok)
         errors.push({ file: spec.file, kind: 'parse', message: `${this.pathOf(i)}: ${parsed.error}` });
     }
-    derive(sample, scratch);
-    const recreated = this.reopenedStale;
-    this.reopenedStale = false;
-    return absent === undefined
-      ? { vanished: false, recreated, sample, errors }
-      : { vanished: false, recreated, sample, errors, absent };
+    return absent;
   }
 
   /**
@@ -628,6 +705,26 @@ export class CgroupReader {
 }
 
 /** Values computed from several files. */
+function settingsOf(sample: MemorySample, scratch: Scratch): Settings {
+  const s: Settings = {};
+  if (sample.limit !== undefined) s.limit = sample.limit;
+  if (sample.reservation !== undefined) s.reservation = sample.reservation;
+  if (sample.high !== undefined) s.high = sample.high;
+  if (sample.swapLimit !== undefined) s.swapLimit = sample.swapLimit;
+  if (sample.oomGroup !== undefined) s.oomGroup = sample.oomGroup;
+  if (scratch.memswLimit !== undefined) s.memswLimit = scratch.memswLimit;
+  return s;
+}
+
+function applySettings(s: Settings, sample: MemorySample, scratch: Scratch): void {
+  if (s.limit !== undefined) sample.limit = s.limit;
+  if (s.reservation !== undefined) sample.reservation = s.reservation;
+  if (s.high !== undefined) sample.high = s.high;
+  if (s.swapLimit !== undefined) sample.swapLimit = s.swapLimit;
+  if (s.oomGroup !== undefined) sample.oomGroup = s.oomGroup;
+  if (s.memswLimit !== undefined) scratch.memswLimit = s.memswLimit;
+}
+
 function derive(sample: MemorySample, scratch: Scratch): void {
   if (sample.usage !== undefined && sample.stat !== undefined) {
     // Working set as the kubelet and cAdvisor define it: what the kernel cannot drop without swapping.

@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { detectLayout } from '../../src/cgroup/layout';
-import { CgroupReader, FdBudget, fileOf, readFields } from '../../src/cgroup/reader';
+import { CgroupReader, FdBudget, SETTINGS_MAX_AGE_MS, fileOf, readFields } from '../../src/cgroup/reader';
 import { fixtureId } from '../helpers/fixture-ids';
 import { FIXTURES as ALL_FIXTURES } from '../helpers/paths';
 
@@ -238,5 +238,68 @@ describe('readFields: single values through the file table, outside any poll', (
     const layout = detectLayout(path.join(FIXTURES, 'v2'));
     expect(readFields(layout, '/docker', ['swappiness'])).toEqual({});
     expect(readFields(layout, '/no-such-cgroup', ['limit'])).toEqual({});
+  });
+});
+
+/**
+ * Settings (limits, reservation, memory.oom.group) change when someone changes the container, not as it runs:
+ * they are read at the first read, when older than SETTINGS_MAX_AGE_MS, after settingsChanged() and for a cgroup
+ * recreated at the same path; the polls in between carry them, and read only the figures.
+ */
+describe('CgroupReader reads a container’s settings when they may have changed, not at every poll', () => {
+  const id = fixtureId('cache');
+  const setUp = (): {
+    root: string;
+    layout: ReturnType<typeof detectLayout>;
+    dir: string;
+    reader: CgroupReader;
+  } => {
+    const root = copyOf('hybrid');
+    const layout = detectLayout(root);
+    const reader = new CgroupReader(layout, `/docker/${id}`, new FdBudget(64));
+    return { root, layout, dir: path.join(layout.memoryRoot, 'docker', id), reader };
+  };
+
+  it('carries the limit between reads within SETTINGS_MAX_AGE_MS, and reads it again past it', () => {
+    const { root, dir, reader } = setUp();
+    const t0 = 1_000_000;
+    expect(reader.read(t0).sample.limit).toBe(16 * 1024 * 1024);
+    fs.writeFileSync(path.join(dir, 'memory.limit_in_bytes'), `${32 * 1024 * 1024}\n`);
+    fs.writeFileSync(path.join(dir, 'memory.usage_in_bytes'), '4096\n');
+    const between = reader.read(t0 + SETTINGS_MAX_AGE_MS - 1).sample;
+    // The figures are read at every poll, the setting is the one last read (and the swap allowance with it).
+    expect(between.usage).toBe(4096);
+    expect(between.limit).toBe(16 * 1024 * 1024);
+    expect(between.swapLimit).toBe(16 * 1024 * 1024);
+    const after = reader.read(t0 + SETTINGS_MAX_AGE_MS).sample;
+    expect(after.limit).toBe(32 * 1024 * 1024);
+    expect(after.swapLimit).toBe(0); // memsw 32 MiB minus the new 32 MiB limit
+    reader.close();
+    fs.rmSync(root, { recursive: true, force: true });
+  });
+
+  it('reads them at the next read after settingsChanged() (Docker reported an update)', () => {
+    const { root, dir, reader } = setUp();
+    reader.read(1000);
+    fs.writeFileSync(path.join(dir, 'memory.limit_in_bytes'), `${8 * 1024 * 1024}\n`);
+    expect(reader.read(2000).sample.limit).toBe(16 * 1024 * 1024);
+    reader.settingsChanged();
+    expect(reader.read(3000).sample.limit).toBe(8 * 1024 * 1024);
+    reader.close();
+    fs.rmSync(root, { recursive: true, force: true });
+  });
+
+  it('reads a settings file that failed again at the next read, not 30 s later', () => {
+    const { root, dir, reader } = setUp();
+    fs.writeFileSync(path.join(dir, 'memory.limit_in_bytes'), 'garbage\n');
+    const first = reader.read(1000);
+    expect(first.errors.map((e) => e.file)).toEqual(['memory.limit_in_bytes']);
+    expect(first.sample.limit).toBeUndefined();
+    fs.writeFileSync(path.join(dir, 'memory.limit_in_bytes'), `${16 * 1024 * 1024}\n`);
+    const second = reader.read(2000);
+    expect(second.errors).toEqual([]);
+    expect(second.sample.limit).toBe(16 * 1024 * 1024);
+    reader.close();
+    fs.rmSync(root, { recursive: true, force: true });
   });
 });
