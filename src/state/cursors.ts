@@ -28,7 +28,13 @@ export interface SavedCursors {
   vmstat?: VmstatBaseline | undefined;
 }
 
+/** How long cursors that did not move go unwritten (only the vmstat baseline's time moves on a quiet host). */
+const REWRITE_AFTER_MS = 60_000;
+
 export class Cursors {
+  private lastWritten: Record<string, string> = {};
+  private lastWriteMs = -Infinity;
+
   constructor(
     private readonly store: StateStore,
     /** This boot's id; undefined when /proc does not tell (then no boot-bound cursor is trusted). */
@@ -76,6 +82,17 @@ export class Cursors {
       meta['vmstat_base'] = String(c.vmstat.base);
       meta['vmstat_base_time_ms'] = String(c.vmstat.timeMs);
     }
-    if (Object.keys(meta).length > 0) this.store.setMeta(meta);
+    if (Object.keys(meta).length === 0) return;
+    // A quiet host's cursors do not move between polls: no transaction for nothing, but the baseline's time
+    // (which moves at every poll) is still written once a minute.
+    const now = Date.now();
+    const moved = Object.entries(meta).some(
+      ([k, v]) => k !== 'vmstat_base_time_ms' && this.lastWritten[k] !== v,
+    );
+    if (!moved && now - this.lastWriteMs < REWRITE_AFTER_MS) return;
+    if (this.store.setMeta(meta)) {
+      this.lastWritten = meta;
+      this.lastWriteMs = now;
+    }
   }
 }

@@ -65,3 +65,31 @@ describe('cursors in the state database', () => {
     expect(new Cursors(store, 'boot-a').docker()).toBeUndefined();
   });
 });
+
+describe('cursors that did not move', () => {
+  it('are not written again at every poll, but once a minute, and at once when one moves', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'oomwatch-cursors-'));
+    const store = new StateStore(dir, silentLogger());
+    store.open();
+    const writes: Array<Record<string, string>> = [];
+    const setMeta = store.setMeta.bind(store);
+    store.setMeta = (values) => {
+      writes.push(values);
+      return setMeta(values);
+    };
+    const c = new Cursors(store, 'boot-a');
+    const at = (timeMs: number, seq = 10) => ({
+      kmsg: { bootId: 'boot-a', seq },
+      vmstat: { base: 3, timeMs },
+    });
+    c.save(at(1));
+    c.save(at(2));
+    c.save(at(3));
+    expect(writes).toHaveLength(1);
+    c.save(at(4, 11));
+    expect(writes).toHaveLength(2);
+    expect(store.getMeta('kmsg_seq')).toBe('11');
+    void store.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+});
