@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { MemorySample } from '../cgroup/sample';
 import type { ContainerEntry, ContainerTable } from '../state/containers';
-import { containerFromCgroupPath } from '../cgroup/container-path';
+import { type CgroupHints, containerFromCgroupPath } from '../cgroup/container-path';
 import { type KillSource, type OomKill, type RuntimeName, type Scope, addSource } from '../state/oom-kill';
 import { ExitClassifier } from './exits';
 import { HostKillCounts, type VmstatBaseline } from './host-kills';
@@ -89,6 +89,8 @@ export interface LedgerOptions {
   matchWindowMs: number;
   /** Whether the kernel log currently delivers (decides how lone runtime OOM events are counted). */
   kmsgUp: () => boolean;
+  /** What the runtime sources know about cgroup paths beyond the patterns (containerd's namespaces...). */
+  hints?: CgroupHints;
   /** How long a die waits for its OOM evidence before the exit is recorded as not OOM-killed. */
   dieGraceMs?: number;
   /** The host-wide counts by scope (created here when not given). */
@@ -193,7 +195,7 @@ export class OomLedger {
 
     let entry: ContainerEntry | undefined;
     if (memcg !== undefined) {
-      const cp = containerFromCgroupPath(memcg);
+      const cp = containerFromCgroupPath(memcg, this.opts.hints);
       if (cp === null) {
         this.commit(record, undefined); // a cgroup that is not a container: scope other (or system)
         return;
@@ -592,7 +594,7 @@ export class OomLedger {
     let containerId: string | undefined;
     for (const [id, records] of this.recent) if (records.some((r) => r.key === originalKey)) containerId = id;
     if (containerId === undefined && record.cgroup !== undefined)
-      containerId = containerFromCgroupPath(record.cgroup)?.id;
+      containerId = containerFromCgroupPath(record.cgroup, this.opts.hints)?.id;
     record.repeatOf = originalKey;
     this.host.countedByKernel(record.timeMs); // /proc/vmstat counted it again too
     if (containerId === undefined) return;

@@ -1,6 +1,11 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { type ContainerPath, containerFromCgroupPath, mayHoldContainers } from './container-path';
+import {
+  type CgroupHints,
+  type ContainerPath,
+  containerFromCgroupPath,
+  mayHoldContainers,
+} from './container-path';
 
 /**
  * Walk the memory controller's tree and return every container cgroup, keyed by container id.
@@ -9,15 +14,18 @@ import { type ContainerPath, containerFromCgroupPath, mayHoldContainers } from '
  * only the directories that hold containers: on a host with thousands of containers this is a few dozen
  * readdir calls. A directory's link count is 2 plus its number of sub-directories (cgroupfs keeps it so, like
  * ext4 and tmpfs), so a leaf cgroup such as a system service costs one stat, not a readdir. Directories that
- * vanish during the walk (normal churn) are skipped.
+ * vanish during the walk (normal churn) are skipped. `hints` are what the containerd source knows beyond the
+ * path patterns (its namespaces, containers whose spec names their cgroup).
  */
 export function discoverContainers(
   memoryRoot: string,
   maxDepth = 8,
   memory?: DiscoveryMemory,
+  hints?: CgroupHints,
 ): Map<string, ContainerPath> {
   const found = new Map<string, ContainerPath>();
-  walk(memoryRoot, '', 0, maxDepth, found, memory);
+  memory?.walkStarts(hints);
+  walk(memoryRoot, '', 0, maxDepth, found, memory, hints);
   memory?.walkDone();
   return found;
 }
@@ -32,14 +40,24 @@ interface Classified {
 /**
  * Remembers, between walks, what each directory name under each parent was classified as: on a host that
  * does not change, a poll then parses no path a second time (with a thousand containers that parsing was
- * a tenth of a poll's CPU). Only the names seen in the latest walk are kept, so churn does not grow it.
+ * a tenth of a poll's CPU). Only the names seen in the latest walk are kept, so churn does not grow it. When
+ * the hints change (the containerd source learnt a namespace or a container), everything is classified again.
  */
 export class DiscoveryMemory {
   private previous = new Map<string, Map<string, Classified>>();
   private current = new Map<string, Map<string, Classified>>();
+  private hints: CgroupHints | undefined;
+  private hintsVersion: number | undefined;
+
+  walkStarts(hints: CgroupHints | undefined): void {
+    const version = hints?.version;
+    if (hints !== this.hints || version !== this.hintsVersion) this.previous = new Map();
+    this.hints = hints;
+    this.hintsVersion = version;
+  }
 
   classify(rel: string, name: string): Classified {
-    const known = this.previous.get(rel)?.get(name) ?? classifyOnce(rel, name);
+    const known = this.previous.get(rel)?.get(name) ?? classifyOnce(rel, name, this.hints);
     let dir = this.current.get(rel);
     if (dir === undefined) {
       dir = new Map();
@@ -55,9 +73,9 @@ export class DiscoveryMemory {
   }
 }
 
-function classifyOnce(rel: string, name: string): Classified {
+function classifyOnce(rel: string, name: string, hints: CgroupHints | undefined): Classified {
   const childRel = `${rel}/${name}`;
-  const container = containerFromCgroupPath(childRel);
+  const container = containerFromCgroupPath(childRel, hints);
   return { container, own: container !== null && container.cgroupPath === childRel };
 }
 
@@ -68,6 +86,7 @@ function walk(
   maxDepth: number,
   found: Map<string, ContainerPath>,
   memory: DiscoveryMemory | undefined,
+  hints: CgroupHints | undefined,
 ): void {
   let entries: fs.Dirent[];
   try {
@@ -80,7 +99,9 @@ function walk(
   entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   for (const entry of entries) {
     if (!entry.isDirectory()) continue;
-    const { container, own } = memory ? memory.classify(rel, entry.name) : classifyOnce(rel, entry.name);
+    const { container, own } = memory
+      ? memory.classify(rel, entry.name)
+      : classifyOnce(rel, entry.name, hints);
     if (container !== null) {
       // A container's sub-cgroups map back to it; keep the shallowest (its own) cgroup.
       if (own && !found.has(container.id)) found.set(container.id, container);
@@ -92,7 +113,7 @@ function walk(
       mayHoldContainers(entry.name) &&
       hasSubdirectories(path.join(root, childRel))
     ) {
-      walk(root, childRel, depth + 1, maxDepth, found, memory);
+      walk(root, childRel, depth + 1, maxDepth, found, memory, hints);
     }
   }
 }

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { ContainerPath } from '../cgroup/container-path';
+import type { CgroupHints, ContainerPath } from '../cgroup/container-path';
 import { DiscoveryMemory, discoverContainers } from '../cgroup/discover';
 import type { CgroupLayout } from '../cgroup/layout';
 import { CgroupReader, type FdBudget } from '../cgroup/reader';
@@ -49,6 +49,8 @@ export interface PollerOptions {
   listener?: PollListener;
   /** Containers read between two yields to the event loop. */
   batchSize?: number;
+  /** What runtime sources know about cgroup paths beyond the patterns (the containerd source's). */
+  hints?: CgroupHints;
 }
 
 const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
@@ -114,7 +116,7 @@ export class Poller implements Source {
       const now = Date.now();
       let discovered: Map<string, ContainerPath>;
       try {
-        discovered = discoverContainers(layout.memoryRoot, undefined, this.discovery);
+        discovered = discoverContainers(layout.memoryRoot, undefined, this.discovery, this.opts.hints);
       } catch (err) {
         this.opts.report.pollError('discovery');
         log.error({ err, root: layout.memoryRoot }, 'cannot walk the cgroup tree');

@@ -1,5 +1,7 @@
 import { OomLedger, type LedgerSink } from '../../src/accounting/ledger';
 import type { KernelOomKill } from '../../src/accounting/observations';
+import type { CgroupHints } from '../../src/cgroup/container-path';
+import { RuntimeCgroupHints } from '../../src/cgroup/hints';
 import type { MemorySample } from '../../src/cgroup/sample';
 import { silentLogger } from '../../src/log';
 import { type ContainerEntry, ContainerTable } from '../../src/state/containers';
@@ -23,7 +25,7 @@ class Harness {
   private seq = 1;
   readonly ledger: OomLedger;
 
-  constructor() {
+  constructor(opts: { hints?: CgroupHints } = {}) {
     const sink: LedgerSink = {
       oomKill: (r) => this.events.set(r.key, { ...r, sources: [...r.sources] }),
       exit: (e, exitCode, oomKilled) => this.exits.push({ id: e.id, exitCode, oomKilled }),
@@ -37,6 +39,7 @@ class Harness {
       kmsgUp: () => this.kmsgUp,
       dieGraceMs: 1500,
       now: () => this.now,
+      ...(opts.hints ? { hints: opts.hints } : {}),
     });
   }
 
@@ -576,6 +579,32 @@ describe.each<RuntimeName>(['docker', 'containerd'])(
     });
   },
 );
+
+describe('containerd containers the path alone does not name', () => {
+  it("maps a kernel-log cgroup through the containerd source's hints: an id ctr's user chose, a reported namespace", () => {
+    const hints = new RuntimeCgroupHints();
+    hints.setContainerdNamespaces(['default', 'k8s.io']);
+    hints.setContainer('web', 'containerd', ['/default/web']);
+    const h = new Harness({ hints });
+    h.kmsg('/default/web');
+    h.kmsg(`/k8s.io/${B}`);
+    h.runtimeOom('web', 'containerd');
+    h.advance(10_000);
+    expect([h.kills('web'), h.kills(B)]).toEqual([1, 1]);
+    expect(h.table.get('web')?.path).toEqual({
+      id: 'web',
+      runtime: 'containerd',
+      cgroupPath: '/default/web',
+    });
+    expect(h.ledger.scopes).toEqual({ container: 2, system: 0, other: 0 });
+  });
+
+  it('without them, such a cgroup is not a container: scope other', () => {
+    const h = new Harness();
+    h.kmsg('/default/web');
+    expect(h.ledger.scopes).toEqual({ container: 0, system: 0, other: 1 });
+  });
+});
 
 describe('Docker and containerd watching the same container (namespace moby)', () => {
   it('one kill reported by both runtimes and the kernel log is one kill with all three sources', () => {
