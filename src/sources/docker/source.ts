@@ -18,7 +18,7 @@ import {
   narrowInspect,
   narrowListed,
 } from './metadata';
-import { WorkQueue } from './work-queue';
+import { WorkQueue } from '../work-queue';
 
 /** A container start or destroy, as Docker reported it. */
 export interface DockerLifecycleEvent {

@@ -1,7 +1,7 @@
 /**
- * Slow work kept off the event stream: inspect calls and anything else that waits on the Docker API.
- * Tasks run with bounded concurrency; a task keyed like one already waiting is merged into it (a
- * container started and renamed in quick succession is inspected once). A task that throws is reported
+ * Slow work kept off a runtime's event stream: Docker inspect calls, containerd Containers/Get calls, anything
+ * that waits on the runtime's API. Tasks run with bounded concurrency; a task keyed like one already waiting
+ * is merged into it (a container started and renamed in quick succession is inspected once). A task that throws is reported
  * to `onError` and never stops the queue.
  */
 export class WorkQueue {
