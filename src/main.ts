@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { HostKillCounts } from './accounting/host-kills';
 import { OomLedger } from './accounting/ledger';
+import { RuntimeCgroupHints } from './cgroup/hints';
 import { type CgroupLayout, CgroupLayoutError, detectLayout } from './cgroup/layout';
 import { FdBudget } from './cgroup/reader';
 import { type Config, loadConfig, serveHelp, wantsHelp } from './config';
@@ -18,6 +19,7 @@ import { buildServer } from './server/server';
 import { loadWebConfig } from './server/web-config';
 import type { Source } from './source';
 import { Poller } from './sources/cgroup-poller';
+import { containerdSourceFromConfig } from './sources/containerd';
 import { dockerSourceFromConfig } from './sources/docker';
 import { KmsgSource } from './sources/kmsg/source';
 import { setUpKubernetes } from './sources/kubernetes';
@@ -93,6 +95,9 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
           ...(kmsgCursor ? { cursor: kmsgCursor } : {}),
         });
 
+  // What the containerd source learns about cgroup paths (its namespaces, ids its users chose): discovery and
+  // the ledger map cgroups to containers with it.
+  const hints = new RuntimeCgroupHints();
   const ledger = new OomLedger({
     table,
     log: log.child({ module: 'ledger' }),
@@ -101,6 +106,7 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
     // Long enough for a cgroup counter read at the next poll to meet the kernel-log record of the same kill.
     matchWindowMs: Math.max(5000, 2 * config.intervalMs + 3000),
     kmsgUp: () => kmsg?.up ?? false,
+    hints,
   });
   ledger.restore(store.loadScopes(), cursors.vmstat());
   persistence.restoreRecentlyGone(Date.now(), config.seriesGraceMs);
@@ -136,6 +142,30 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
       if (meta) entry.applyMetadata(meta);
     });
   }
+  // containerd (nerdctl, ctr, the CRI plugin): names and images, TaskOOM/TaskExit/TaskStart for the ledger,
+  // and its namespaces and cgroups for discovery. Off unless --containerd-socket is given.
+  const containerdCursor = cursors.containerd();
+  const containerd = containerdSourceFromConfig(config, {
+    log: log.child({ module: 'containerd' }),
+    hints,
+    ...(containerdCursor !== undefined ? { cursor: containerdCursor } : {}),
+    listener: {
+      onOom: (ev) => ledger.onRuntimeOom({ runtime: 'containerd', id: ev.id, timeMs: ev.timeMs }),
+      onExit: (ev) =>
+        ledger.onRuntimeExit({ runtime: 'containerd', id: ev.id, exitCode: ev.exitCode, timeMs: ev.timeMs }),
+      onStart: (ev) => ledger.onRuntimeStart({ runtime: 'containerd', id: ev.id, timeMs: ev.timeMs }),
+      onMetadata: (id, meta) => {
+        const entry = table.get(id);
+        if (entry && entry.applyMetadata(meta)) persistence.dirty(entry);
+      },
+    },
+  });
+  if (containerd) {
+    table.onCreated((entry) => {
+      const meta = containerd.metadataOf(entry.id);
+      if (meta) entry.applyMetadata(meta);
+    });
+  }
   const vmstat = new VmstatSource({ procRoot: config.procRoot, log: log.child({ module: 'vmstat' }) });
   const eventsWatch = new MemoryEventsWatch(
     layout,
@@ -152,7 +182,12 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
   });
 
   const saveCursors = (): void =>
-    cursors.save({ kmsg: kmsg?.cursor, docker: docker?.cursor, vmstat: ledger.vmstatBaseline });
+    cursors.save({
+      kmsg: kmsg?.cursor,
+      docker: docker?.cursor,
+      containerd: containerd?.cursor,
+      vmstat: ledger.vmstatBaseline,
+    });
   const self = new SelfMetrics({ containerCounts: () => table.counts() });
   let lastPrune = 0;
   const poller = new Poller({
@@ -163,6 +198,7 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
     report: self,
     intervalMs: config.intervalMs,
     seriesGraceMs: config.seriesGraceMs,
+    hints,
     listener: {
       onCgroupOomKills: (entry, delta, sample, previousReadMs) =>
         ledger.onCgroupOomKills(entry, delta, sample, previousReadMs),
@@ -193,6 +229,7 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
     vmstat,
     ...(kmsg ? [kmsg] : []),
     ...(docker ? [docker] : []),
+    ...(containerd ? [containerd] : []),
     eventsWatch,
     poller,
     ...(kubernetes ? [kubernetes.source] : []),
