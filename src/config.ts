@@ -16,6 +16,10 @@ export interface Config {
   retentionMs: number;
   /** Docker Engine socket, or null when the Docker source is off. */
   dockerSocket: string | null;
+  /** containerd's socket, or null when the containerd source is off (the default). */
+  containerdSocket: string | null;
+  /** `--containerd-namespaces`: the only namespaces watched; undefined: every one but Docker's `moby`. */
+  containerdNamespaces?: string[];
   /** Kernel log device, or null when the kernel-log source is off. */
   kmsgPath: string | null;
   /** Container labels copied onto oomwatch_container_info (never environment variables). */
@@ -29,6 +33,8 @@ export interface Config {
 }
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const;
+/** containerd's rule for identifiers, namespaces included (containerd `identifiers.Validate`), less the length. */
+const CONTAINERD_NAMESPACE = /^[A-Za-z0-9]+(?:[._-][A-Za-z0-9]+)*$/;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
 const firstExisting = (candidates: string[]): string =>
@@ -104,6 +110,20 @@ export function serveFlags(): FlagSpec[] {
       valueName: 'PATH',
       default: '/var/run/docker.sock',
       help: 'Docker Engine API socket (read-only calls only); "none" turns the Docker source off',
+    },
+    {
+      name: 'containerd-socket',
+      type: 'string',
+      valueName: 'PATH',
+      default: 'none',
+      help: 'containerd API socket (read-only calls only), usually /run/containerd/containerd.sock: names, images and TaskOOM/TaskExit events of containerd\'s containers (nerdctl, ctr, Kubernetes); "none" (the default) turns the containerd source off',
+    },
+    {
+      name: 'containerd-namespaces',
+      type: 'list',
+      valueName: 'NAME,...',
+      repeatable: true,
+      help: "containerd namespaces to watch; default: every namespace containerd has, but moby (Docker's own) while the Docker source is on",
     },
     {
       name: 'kmsg',
@@ -206,6 +226,32 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Con
       errors.push(`--label-allow: "${label}" is not a container label name`);
   }
   const off = (p: string): string | null => (p === 'none' || p === '' ? null : p);
+  const containerdSocket = off(v['containerd-socket'] as string);
+  const containerdNamespaces = v['containerd-namespaces'] as string[] | undefined;
+  if (containerdNamespaces !== undefined) {
+    if (containerdSocket === null)
+      errors.push(
+        '--containerd-namespaces: the containerd source is off; pass --containerd-socket PATH (usually /run/containerd/containerd.sock) as well',
+      );
+    if (containerdNamespaces.length === 0)
+      errors.push(
+        '--containerd-namespaces: give at least one namespace, or leave the flag out to watch them all',
+      );
+    for (const ns of containerdNamespaces) {
+      if (!CONTAINERD_NAMESPACE.test(ns) || ns.length > 76)
+        errors.push(
+          `--containerd-namespaces: "${ns}" is not a containerd namespace name (letters and digits, single '.', '_' or '-' between them, at most 76 characters; e.g. default, k8s.io)`,
+        );
+    }
+  }
+  if (
+    containerdSocket !== null &&
+    /^[a-z][a-z0-9+.-]*:\/\//i.test(containerdSocket) &&
+    !containerdSocket.startsWith('unix://')
+  )
+    errors.push(
+      `--containerd-socket: only a unix socket path is supported, got "${containerdSocket}"; mount containerd's socket into the oomwatch container and pass its path`,
+    );
 
   if (errors.length > 0) {
     throw new OomwatchError('OOMW_USAGE', errors.map((e) => `oomwatch: ${e}`).join('\n'));
@@ -220,11 +266,13 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Con
     stateDir: v['state-dir'] as string,
     retentionMs: v['retention'] as number,
     dockerSocket: off(v['docker-socket'] as string),
+    containerdSocket,
     kmsgPath: off(v['kmsg'] as string),
     labelAllow,
     k8sEvents: v['k8s-events'] as boolean,
   };
   if (webConfig !== undefined) config.webConfig = webConfig;
+  if (containerdNamespaces !== undefined) config.containerdNamespaces = containerdNamespaces;
   const nodeName = v['node-name'] as string | undefined;
   if (nodeName) config.nodeName = nodeName;
   const kubeconfig = v['kubeconfig'] as string | undefined;

@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { HostKillCounts } from './accounting/host-kills';
 import { OomLedger } from './accounting/ledger';
+import { RuntimeCgroupHints } from './cgroup/hints';
 import { type CgroupLayout, CgroupLayoutError, detectLayout } from './cgroup/layout';
 import { FdBudget } from './cgroup/reader';
 import { type Config, loadConfig, serveHelp, wantsHelp } from './config';
@@ -18,6 +19,7 @@ import { buildServer } from './server/server';
 import { loadWebConfig } from './server/web-config';
 import type { Source } from './source';
 import { Poller } from './sources/cgroup-poller';
+import { containerdSourceFromConfig } from './sources/containerd';
 import { dockerSourceFromConfig } from './sources/docker';
 import { KmsgSource } from './sources/kmsg/source';
 import { setUpKubernetes } from './sources/kubernetes';
@@ -106,6 +108,9 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
     }, 250);
     ledgerTimer.unref();
   };
+  // What the containerd source learns about cgroup paths (its namespaces, ids its users chose): discovery and
+  // the ledger map cgroups to containers with it.
+  const hints = new RuntimeCgroupHints();
   const ledger = new OomLedger({
     table,
     log: log.child({ module: 'ledger' }),
@@ -115,6 +120,7 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
     matchWindowMs: Math.max(5000, 2 * config.intervalMs + 3000),
     kmsgUp: () => kmsg?.up ?? false,
     onWaiting: () => armLedgerTimer(),
+    hints,
   });
   ledger.restore(store.loadScopes(), cursors.vmstat());
   persistence.restoreRecentlyGone(Date.now(), config.seriesGraceMs);
@@ -126,17 +132,17 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
     log: log.child({ module: 'docker' }),
     ...(dockerCursor !== undefined ? { cursor: dockerCursor } : {}),
     listener: {
-      onOom: (ev) => ledger.onDockerOom(ev),
+      onOom: (ev) => ledger.onRuntimeOom({ runtime: 'docker', id: ev.id, timeMs: ev.timeMs }),
       // An exit whose code a container label hid and that could not be looked up is kept as exit code -1
       // (exported as exit_code="unknown"): the exit happened.
       onDie: (ev) =>
-        ledger.onDockerDie({
+        ledger.onRuntimeExit({
+          runtime: 'docker',
           id: ev.id,
           exitCode: ev.exitCode ?? -1,
           timeMs: ev.timeMs,
-          timeNano: ev.timeNano,
         }),
-      onStart: (ev) => ledger.onDockerStart(ev.id, ev.timeMs),
+      onStart: (ev) => ledger.onRuntimeStart({ runtime: 'docker', id: ev.id, timeMs: ev.timeMs }),
       onMetadata: (id, meta) => {
         // Only containers oomwatch already tracks: the others get it from the cache when first seen.
         const entry = table.get(id);
@@ -147,6 +153,30 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
   if (docker) {
     table.onCreated((entry) => {
       const meta = docker.metadataOf(entry.id);
+      if (meta) entry.applyMetadata(meta);
+    });
+  }
+  // containerd (nerdctl, ctr, the CRI plugin): names and images, TaskOOM/TaskExit/TaskStart for the ledger,
+  // and its namespaces and cgroups for discovery. Off unless --containerd-socket is given.
+  const containerdCursor = cursors.containerd();
+  const containerd = containerdSourceFromConfig(config, {
+    log: log.child({ module: 'containerd' }),
+    hints,
+    ...(containerdCursor !== undefined ? { cursor: containerdCursor } : {}),
+    listener: {
+      onOom: (ev) => ledger.onRuntimeOom({ runtime: 'containerd', id: ev.id, timeMs: ev.timeMs }),
+      onExit: (ev) =>
+        ledger.onRuntimeExit({ runtime: 'containerd', id: ev.id, exitCode: ev.exitCode, timeMs: ev.timeMs }),
+      onStart: (ev) => ledger.onRuntimeStart({ runtime: 'containerd', id: ev.id, timeMs: ev.timeMs }),
+      onMetadata: (id, meta) => {
+        const entry = table.get(id);
+        if (entry && entry.applyMetadata(meta)) persistence.dirty(entry);
+      },
+    },
+  });
+  if (containerd) {
+    table.onCreated((entry) => {
+      const meta = containerd.metadataOf(entry.id);
       if (meta) entry.applyMetadata(meta);
     });
   }
@@ -166,7 +196,12 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
   });
 
   const saveCursors = (): void =>
-    cursors.save({ kmsg: kmsg?.cursor, docker: docker?.cursor, vmstat: ledger.vmstatBaseline });
+    cursors.save({
+      kmsg: kmsg?.cursor,
+      docker: docker?.cursor,
+      containerd: containerd?.cursor,
+      vmstat: ledger.vmstatBaseline,
+    });
   const self = new SelfMetrics({ containerCounts: () => table.counts() });
   let lastPrune = 0;
   const poller = new Poller({
@@ -177,6 +212,7 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
     report: self,
     intervalMs: config.intervalMs,
     seriesGraceMs: config.seriesGraceMs,
+    hints,
     listener: {
       onCgroupOomKills: (entry, delta, sample, previousReadMs) =>
         ledger.onCgroupOomKills(entry, delta, sample, previousReadMs),
@@ -202,6 +238,7 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
     vmstat,
     ...(kmsg ? [kmsg] : []),
     ...(docker ? [docker] : []),
+    ...(containerd ? [containerd] : []),
     eventsWatch,
     poller,
     ...(kubernetes ? [kubernetes.source] : []),

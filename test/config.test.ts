@@ -26,10 +26,12 @@ describe('loadConfig', () => {
       stateDir: '/var/lib/oomwatch',
       retentionMs: 30 * 86_400_000,
       dockerSocket: '/var/run/docker.sock',
+      containerdSocket: null,
       kmsgPath: '/dev/kmsg',
       labelAllow: [],
       k8sEvents: true,
     });
+    expect(c.containerdNamespaces).toBeUndefined();
     expect(Object.isFrozen(c)).toBe(true);
   });
 
@@ -40,6 +42,8 @@ describe('loadConfig', () => {
       OOMWATCH_LOG_LEVEL: 'debug',
       OOMWATCH_SERIES_GRACE: '2m',
       OOMWATCH_DOCKER_SOCKET: 'none',
+      OOMWATCH_CONTAINERD_SOCKET: '/run/containerd/containerd.sock',
+      OOMWATCH_CONTAINERD_NAMESPACES: 'default,k8s.io',
       OOMWATCH_KMSG: 'none',
       OOMWATCH_LABEL_ALLOW: 'com.example.team,app',
       OOMWATCH_K8S_EVENTS: 'false',
@@ -51,12 +55,31 @@ describe('loadConfig', () => {
       logLevel: 'debug',
       seriesGraceMs: 120_000,
       dockerSocket: null,
+      containerdSocket: '/run/containerd/containerd.sock',
+      containerdNamespaces: ['default', 'k8s.io'],
       kmsgPath: null,
       labelAllow: ['com.example.team', 'app'],
       k8sEvents: false,
       nodeName: 'node-1',
     });
     expect(loadConfig([...BASE, '--interval', '5'], env).intervalMs).toBe(5000);
+  });
+
+  it('reads the containerd socket as a path or unix:// URL, and namespaces repeated or comma-separated', () => {
+    const c = loadConfig(
+      [
+        ...BASE,
+        '--containerd-socket',
+        'unix:///run/containerd/containerd.sock',
+        '--containerd-namespaces',
+        'default',
+        '--containerd-namespaces=k8s.io,team_a.b-c',
+      ],
+      {},
+    );
+    expect(c.containerdSocket).toBe('unix:///run/containerd/containerd.sock');
+    expect(c.containerdNamespaces).toEqual(['default', 'k8s.io', 'team_a.b-c']);
+    expect(loadConfig([...BASE, '--containerd-socket', 'none'], {}).containerdSocket).toBeNull();
   });
 
   it('reads IPv6 listen addresses and repeated list flags', () => {
@@ -88,6 +111,26 @@ describe('loadConfig', () => {
     ['--log-level loud', '--log-level: expected one of fatal, error, warn, info, debug, trace, got "loud"'],
     ['--k8s-events=maybe', '--k8s-events: expected true or false, got "maybe"'],
     ['--label-allow bad!label', '--label-allow: "bad!label" is not a container label name'],
+    [
+      '--containerd-namespaces default',
+      '--containerd-namespaces: the containerd source is off; pass --containerd-socket PATH (usually /run/containerd/containerd.sock) as well',
+    ],
+    [
+      '--containerd-socket /run/c.sock --containerd-namespaces default,-bad',
+      `--containerd-namespaces: "-bad" is not a containerd namespace name (letters and digits, single '.', '_' or '-' between them, at most 76 characters; e.g. default, k8s.io)`,
+    ],
+    [
+      `--containerd-socket /run/c.sock --containerd-namespaces ${'n'.repeat(77)}`,
+      `--containerd-namespaces: "${'n'.repeat(77)}" is not a containerd namespace name (letters and digits, single '.', '_' or '-' between them, at most 76 characters; e.g. default, k8s.io)`,
+    ],
+    [
+      '--containerd-socket /run/c.sock --containerd-namespaces ,',
+      '--containerd-namespaces: give at least one namespace, or leave the flag out to watch them all',
+    ],
+    [
+      '--containerd-socket tcp://10.0.0.1:1234',
+      '--containerd-socket: only a unix socket path is supported, got "tcp://10.0.0.1:1234"; mount containerd\'s socket into the oomwatch container and pass its path',
+    ],
     ['--frobnicate', 'unknown flag --frobnicate: see --help for the flags this command takes'],
     ['--interval', '--interval needs a value (SECONDS)'],
     ['extra', 'unexpected argument "extra": serve takes only flags'],

@@ -11,6 +11,9 @@
  *   Kubernetes, systemd driver  /kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod<uid_>.slice/
  *                                   cri-containerd-<64hex>.scope | crio-<64hex>.scope | docker-<64hex>.scope
  *                               Guaranteed pods: /kubepods.slice/kubepods-pod<uid_>.slice/...
+ *   containerd (nerdctl, ctr)   /<namespace>/<id>                     (cgroupfs driver, containerd's default:
+ *                                                                     /default/<64hex>, /k8s.io/<64hex>...)
+ *                               /system.slice/nerdctl-<64hex>.scope   (nerdctl, systemd driver)
  *   Kubernetes, cgroupfs driver /kubepods/burstable/pod<uid>/<64hex>  (Guaranteed: /kubepods/pod<uid>/<64hex>)
  *                               CRI-O with cgroupfs: /kubepods/besteffort/pod<uid>/crio-<64hex>
  *                               (crio-conmon-<64hex> beside it is CRI-O's monitor process, not a container)
@@ -18,6 +21,12 @@
  *                                   kubelet-kubepods-burstable.slice/kubelet-kubepods-burstable-pod<uid_>.slice/...
  *                               (kind and other nested setups; systemd slice names carry the parents' prefix)
  * A path below a container's own cgroup (a process that made a sub-cgroup) belongs to that container.
+ *
+ * containerd's cgroupfs layout names a directory after the namespace: `/default/<64hex>` is always taken for a
+ * container (nerdctl's and ctr's default namespace), other namespaces only once the containerd source has
+ * reported them (CgroupHints). containerd takes any name as a container id (`ctr run IMAGE web`), so a
+ * container such as `/default/web` is not recognised by its name: the containerd source tells its cgroup from
+ * the OCI spec's `linux.cgroupsPath` (CgroupHints.containerAt), which also covers a `--cgroup` of the user's.
  *
  * What a path cannot tell (the Kubernetes source adds it from the API when it runs):
  *   - The pod sandbox ("pause" container) has a cgroup in the pod's cgroup just like the workload
@@ -35,7 +44,7 @@ export type Runtime = 'docker' | 'podman' | 'containerd' | 'cri-o';
 export type QosClass = 'guaranteed' | 'burstable' | 'besteffort';
 
 export interface ContainerPath {
-  /** Full container id (64 hex characters). */
+  /** Full container id: 64 hex characters, or the name a containerd user gave (`ctr run IMAGE web`). */
   id: string;
   runtime: Runtime;
   /** The container's own cgroup, relative to the controller root, starting with '/'. */
@@ -46,7 +55,7 @@ export interface ContainerPath {
 }
 
 const HEX64 = /^[0-9a-f]{64}$/;
-const SCOPED = /^(docker|libpod|cri-containerd|crio)-([0-9a-f]{64})(?:\.scope)?$/;
+const SCOPED = /^(docker|libpod|cri-containerd|crio|nerdctl)-([0-9a-f]{64})(?:\.scope)?$/;
 const POD_CGROUPFS = /^pod([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|[0-9a-f]{32})$/;
 // systemd slice names repeat their parents' names: kubepods-burstable-pod<uid>.slice, or with a kubelet
 // --cgroup-root of /kubelet.slice, kubelet-kubepods-burstable-pod<uid>.slice.
@@ -60,19 +69,56 @@ const RUNTIME_OF_PREFIX: Record<string, Runtime> = {
   libpod: 'podman',
   'cri-containerd': 'containerd',
   crio: 'cri-o',
+  nerdctl: 'containerd',
 };
 
-/** Short form used in the `id` label, as `docker ps` shows it. */
+/** containerd's (and nerdctl's) default namespace: its cgroupfs directory holds containers on any host. */
+export const CONTAINERD_DEFAULT_NAMESPACE = 'default';
+
+/**
+ * What a runtime source tells about cgroup paths that the path alone cannot (filled by the containerd source,
+ * read by discovery and by the ledger when it maps a kernel-log cgroup to a container).
+ */
+export interface CgroupHints {
+  /** containerd namespaces whose cgroupfs directory `/<namespace>` holds containers named by 64-hex ids. */
+  readonly containerdNamespaces: ReadonlySet<string>;
+  /** Whether containerAt can answer anything (lets the hot path skip building prefixes). */
+  readonly hasContainerPaths: boolean;
+  /** The container whose runtime spec names this cgroup (a path relative to the controller root, from '/'). */
+  containerAt(cgroupPath: string): { id: string; runtime: Runtime } | undefined;
+  /** Changes whenever an answer above may have changed (discovery then forgets what it remembered). */
+  readonly version: number;
+}
+
+/**
+ * Short form used in the `id` label: the 12 characters `docker ps` shows of a 64-hex id. An id a containerd
+ * user chose (`ctr run IMAGE web-1`) stays whole: cut to 12 characters, `web-frontend-1` and `web-frontend-2`
+ * would be one series.
+ */
 export function shortId(id: string): string {
-  return id.slice(0, 12);
+  return HEX64.test(id) ? id.slice(0, 12) : id;
 }
 
 /**
  * Map a cgroup path to the container it belongs to, or null when it is not inside a container
- * (system services, user sessions, pod-level and QoS-level cgroups, conmon scopes).
+ * (system services, user sessions, pod-level and QoS-level cgroups, conmon scopes). `hints` adds what the
+ * containerd source knows: its namespaces' cgroupfs directories, and containers whose cgroup the spec names.
  */
-export function containerFromCgroupPath(path: string): ContainerPath | null {
+export function containerFromCgroupPath(path: string, hints?: CgroupHints): ContainerPath | null {
   const segments = path.split('/').filter((s) => s.length > 0);
+  const found = fromSegments(segments, hints);
+  if (found !== null || hints === undefined || !hints.hasContainerPaths) return found;
+  // The cgroup a runtime spec named: the container's own, or one below it.
+  let prefix = '';
+  for (const seg of segments) {
+    prefix += `/${seg}`;
+    const c = hints.containerAt(prefix);
+    if (c) return { id: c.id, runtime: c.runtime, cgroupPath: prefix };
+  }
+  return null;
+}
+
+function fromSegments(segments: string[], hints: CgroupHints | undefined): ContainerPath | null {
   let podUid: string | undefined;
   let qos: QosClass | undefined;
   let inKubepods = false;
@@ -116,12 +162,19 @@ export function containerFromCgroupPath(path: string): ContainerPath | null {
     }
     if (HEX64.test(seg)) {
       // Bare ids: Docker's cgroupfs driver (/docker/<id>) and Kubernetes' cgroupfs driver (pod<uid>/<id>,
-      // containerd or cri-dockerd: the path does not say which).
+      // containerd or cri-dockerd: the path does not say which), containerd's cgroupfs default
+      // (/<namespace>/<id>).
       if (parent === 'docker') return build(seg, 'docker', segments, i, podUid, qos);
       if (podUid !== undefined) return build(seg, 'containerd', segments, i, podUid, qos);
+      if (i === 1 && isContainerdNamespace(parent as string, hints))
+        return build(seg, 'containerd', segments, i, podUid, qos);
     }
   }
   return null;
+}
+
+function isContainerdNamespace(name: string, hints: CgroupHints | undefined): boolean {
+  return name === CONTAINERD_DEFAULT_NAMESPACE || (hints?.containerdNamespaces.has(name) ?? false);
 }
 
 function build(

@@ -1,6 +1,11 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { type ContainerPath, containerFromCgroupPath, mayHoldContainers } from './container-path';
+import {
+  type CgroupHints,
+  type ContainerPath,
+  containerFromCgroupPath,
+  mayHoldContainers,
+} from './container-path';
 
 /**
  * Walk the memory controller's tree and return every container cgroup, keyed by container id.
@@ -10,17 +15,19 @@ import { type ContainerPath, containerFromCgroupPath, mayHoldContainers } from '
  * sub-directories (cgroupfs keeps it so, like ext4 and tmpfs), so a leaf cgroup such as a system service
  * costs one stat, not a readdir. Directories that vanish during the walk (normal churn) are skipped.
  *
- * With a DiscoveryMemory, a directory is listed again only when it changed: see there.
+ * With a DiscoveryMemory, a directory is listed again only when it changed: see there. `hints` are what the
+ * containerd source knows beyond the path patterns (its namespaces, containers whose spec names their cgroup).
  */
 export function discoverContainers(
   memoryRoot: string,
   maxDepth = 8,
   memory?: DiscoveryMemory,
+  hints?: CgroupHints,
 ): Map<string, ContainerPath> {
   const found = new Map<string, ContainerPath>();
-  memory?.walkStarting();
+  memory?.walkStarting(hints);
   const rootStat = statQuietly(memoryRoot);
-  if (rootStat !== undefined) walk(memoryRoot, '', 0, maxDepth, found, memory, rootStat);
+  if (rootStat !== undefined) walk(memoryRoot, '', 0, maxDepth, found, memory, rootStat, hints);
   memory?.walkDone();
   return found;
 }
@@ -65,6 +72,8 @@ interface Listing {
  */
 export class DiscoveryMemory {
   private previous = new Map<string, Map<string, Classified>>();
+  private hints: CgroupHints | undefined;
+  private hintsVersion: number | undefined;
   private current = new Map<string, Map<string, Classified>>();
   private listings = new Map<string, Listing>();
   private listedNow = new Map<string, Listing>();
@@ -74,7 +83,7 @@ export class DiscoveryMemory {
   constructor(private readonly relistAfterMs = 60_000) {}
 
   classify(rel: string, name: string): Classified {
-    const known = this.previous.get(rel)?.get(name) ?? classifyOnce(rel, name);
+    const known = this.previous.get(rel)?.get(name) ?? classifyOnce(rel, name, this.hints);
     let dir = this.current.get(rel);
     if (dir === undefined) {
       dir = new Map();
@@ -127,7 +136,15 @@ export class DiscoveryMemory {
     this.listedNow.delete(rel);
   }
 
-  walkStarting(): void {
+  /**
+   * Before a walk. When the hints changed (the containerd source learnt a namespace or a container), every name
+   * is classified again; the listings stay (they are what the directories hold, whatever it means).
+   */
+  walkStarting(hints?: CgroupHints): void {
+    const version = hints?.version;
+    if (hints !== this.hints || version !== this.hintsVersion) this.previous = new Map();
+    this.hints = hints;
+    this.hintsVersion = version;
     const now = Date.now();
     if (now - this.listedAtMs >= this.relistAfterMs) {
       this.listedAtMs = now;
@@ -145,9 +162,9 @@ export class DiscoveryMemory {
   }
 }
 
-function classifyOnce(rel: string, name: string): Classified {
+function classifyOnce(rel: string, name: string, hints: CgroupHints | undefined): Classified {
   const childRel = `${rel}/${name}`;
-  const container = containerFromCgroupPath(childRel);
+  const container = containerFromCgroupPath(childRel, hints);
   return { container, own: container !== null && container.cgroupPath === childRel };
 }
 
@@ -159,6 +176,7 @@ function walk(
   found: Map<string, ContainerPath>,
   memory: DiscoveryMemory | undefined,
   st: fs.Stats,
+  hints: CgroupHints | undefined,
 ): void {
   const cached = memory?.listing(rel, st);
   let subdirectories = cached;
@@ -168,7 +186,7 @@ function walk(
     memory?.remember(rel, st, subdirectories);
   }
   for (const { name, rel: childRel, abs } of subdirectories) {
-    const { container, own } = memory ? memory.classify(rel, name) : classifyOnce(rel, name);
+    const { container, own } = memory ? memory.classify(rel, name) : classifyOnce(rel, name, hints);
     if (container !== null) {
       // A container's sub-cgroups map back to it; keep the shallowest (its own) cgroup.
       if (own && !found.has(container.id)) found.set(container.id, container);
@@ -181,14 +199,14 @@ function walk(
         // The listing was stale: something was removed here, and something may have been created with the
         // same link count. List the directory now (containers already found are not added twice).
         memory.forget(rel);
-        walk(root, rel, depth, maxDepth, found, memory, st);
+        walk(root, rel, depth, maxDepth, found, memory, st, hints);
         return;
       }
       continue;
     }
     // Exactly 2 links means no sub-directory. Filesystems that do not count directory links (btrfs reports
     // 1, as do some overlay and network filesystems a fixture tree may sit on) say nothing: look inside.
-    if (childStat.nlink !== 2) walk(root, childRel, depth + 1, maxDepth, found, memory, childStat);
+    if (childStat.nlink !== 2) walk(root, childRel, depth + 1, maxDepth, found, memory, childStat, hints);
   }
 }
 

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { ContainerPath } from '../cgroup/container-path';
+import type { CgroupHints, ContainerPath } from '../cgroup/container-path';
 import { DiscoveryMemory, discoverContainers } from '../cgroup/discover';
 import type { CgroupLayout } from '../cgroup/layout';
 import { type AbsentFile, CgroupReader, type FdBudget } from '../cgroup/reader';
@@ -49,6 +49,8 @@ export interface PollerOptions {
   listener?: PollListener;
   /** Containers read between two yields to the event loop. */
   batchSize?: number;
+  /** What runtime sources know about cgroup paths beyond the patterns (the containerd source's). */
+  hints?: CgroupHints;
 }
 
 const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
@@ -146,7 +148,7 @@ export class Poller implements Source {
 
   private discover(): Map<string, ContainerPath> | undefined {
     try {
-      return discoverContainers(this.opts.layout.memoryRoot, undefined, this.discovery);
+      return discoverContainers(this.opts.layout.memoryRoot, undefined, this.discovery, this.opts.hints);
     } catch (err) {
       this.opts.report.pollError('discovery');
       this.opts.log.error({ err, root: this.opts.layout.memoryRoot }, 'cannot walk the cgroup tree');

@@ -14,7 +14,8 @@ export interface VmstatBaseline {
 
 /**
  * Where each stream resumes after a restart, kept in the state database's meta table: the kernel-log cursor
- * (boot id and sequence number), the Docker event cursor (the `timeNano` of the last event) and the
+ * (boot id and sequence number), the Docker event cursor (the `timeNano` of the last event), the containerd
+ * exit cursor (containerd replays nothing: exits up to it were delivered, later ones a list finds were not) and the
  * /proc/vmstat baseline (the host's kill count that every counted kill is part of, valid within one boot).
  * The Kubernetes pod source keeps none: it lists the node's pods at every start, and a resourceVersion from
  * before a restart would mostly be expired (410 Gone) anyway.
@@ -25,6 +26,8 @@ export interface VmstatBaseline {
 export interface SavedCursors {
   kmsg?: KmsgCursor | undefined;
   docker?: bigint | undefined;
+  /** containerd: the exit time (ns) up to which exits were delivered (see ContainerdSource.cursor). */
+  containerd?: bigint | undefined;
   vmstat?: VmstatBaseline | undefined;
 }
 
@@ -62,6 +65,11 @@ export class Cursors {
     return c !== undefined && /^\d+$/.test(c) ? BigInt(c) : undefined;
   }
 
+  containerd(): bigint | undefined {
+    const c = this.store.getMeta('containerd_exit_nano');
+    return c !== undefined && /^\d+$/.test(c) ? BigInt(c) : undefined;
+  }
+
   /** The vmstat baseline, when it was saved during this boot. */
   vmstat(): VmstatBaseline | undefined {
     if (this.bootId === undefined || this.store.getMeta('vmstat_boot_id') !== this.bootId) return undefined;
@@ -77,6 +85,7 @@ export class Cursors {
       meta['kmsg_seq'] = String(c.kmsg.seq);
     }
     if (c.docker !== undefined) meta['docker_since_nano'] = c.docker.toString();
+    if (c.containerd !== undefined) meta['containerd_exit_nano'] = c.containerd.toString();
     if (c.vmstat !== undefined && this.bootId !== undefined) {
       meta['vmstat_boot_id'] = this.bootId;
       meta['vmstat_base'] = String(c.vmstat.base);

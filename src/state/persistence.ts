@@ -3,7 +3,7 @@ import type { ContainerEntry, ContainerTable } from './containers';
 import type { ContainerLabels } from './labels';
 import type { OomKill, Scope } from './oom-kill';
 import { PeakHistory } from './peak-history';
-import { containerCounter } from './schema';
+import { CONTAINERD_OOM_EVENTS, containerCounter } from './schema';
 import type { StateStore } from './store';
 
 /**
@@ -55,6 +55,10 @@ export class Persistence {
     restoreCounter(entry.pressureSomeUs, row.psi_some_us_total, row.psi_some_us_raw);
     restoreCounter(entry.pressureFullUs, row.psi_full_us_total, row.psi_full_us_raw);
     for (const c of this.store.loadCounters(entry.id)) {
+      if (c.counter === CONTAINERD_OOM_EVENTS) {
+        entry.containerdOomEvents = c.total;
+        continue;
+      }
       const counter = containerCounter(entry, c.counter);
       if (counter) restoreCounter(counter, c.total, c.raw);
     }

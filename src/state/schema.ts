@@ -128,11 +128,11 @@ export interface CounterRow {
   raw: number | null;
 }
 
-/** The counters kept in `container_counters`, by the name their rows carry. */
+/** The kernel counters kept in `container_counters`, by the name their rows carry. */
 export const CONTAINER_COUNTER_NAMES = ['oom_group_kills'] as const;
 export type ContainerCounter = (typeof CONTAINER_COUNTER_NAMES)[number];
 
-/** A container's counter by its row name; undefined for a name this version does not know. */
+/** A container's kernel counter by its row name; undefined for a name this version does not know. */
 export function containerCounter(entry: ContainerEntry, name: string): MonotonicCounter | undefined {
   switch (name as ContainerCounter) {
     case 'oom_group_kills':
@@ -141,6 +141,12 @@ export function containerCounter(entry: ContainerEntry, name: string): Monotonic
       return undefined;
   }
 }
+
+/**
+ * A count oomwatch keeps itself (not a kernel counter), in `container_counters` with a null raw: containerd's
+ * TaskOOM events, counted only for containers the containerd source reported.
+ */
+export const CONTAINERD_OOM_EVENTS = 'containerd_oom_events';
 
 /** One hour of a container's peak history (written by `serve`, read by `recommend`). */
 export interface PeakRow {

@@ -12,6 +12,7 @@ import {
   DB_FILE,
   SCHEMA,
   SCHEMA_VERSION,
+  CONTAINERD_OOM_EVENTS,
   containerCounter,
   oomEventRow,
 } from './schema';
@@ -295,7 +296,8 @@ export class StateStore implements Source {
         db.prepare(`INSERT INTO containers (id, labels, info, cgroup_path, oom_kills, docker_oom_events,
           cgroup_oom_kills_total, cgroup_oom_kills_raw, limit_hits_total, limit_hits_raw, high_events_total, high_events_raw,
           psi_some_us_total, psi_some_us_raw, psi_full_us_total, psi_full_us_raw, last_read_ms, first_seen_ms, last_seen_ms, gone_at_ms)
-        VALUES (@id, @labels, @info, @cgroup_path, @oom_kills, @docker_oom_events, @cgroup_oom_kills_total, @cgroup_oom_kills_raw,
+        VALUES (@id, @labels, @info, @cgroup_path, @oom_kills, @docker_oom_events,
+          @cgroup_oom_kills_total, @cgroup_oom_kills_raw,
           @limit_hits_total, @limit_hits_raw, @high_events_total, @high_events_raw, @psi_some_us_total, @psi_some_us_raw,
           @psi_full_us_total, @psi_full_us_raw, @last_read_ms, @first_seen_ms, @last_seen_ms, @gone_at_ms)
         ON CONFLICT (id) DO UPDATE SET labels = excluded.labels, info = excluded.info, cgroup_path = excluded.cgroup_path,
@@ -340,6 +342,8 @@ export class StateStore implements Source {
           if (c !== undefined && (c.lastRaw !== undefined || c.total > 0))
             counterStmt.run(e.id, name, c.total, c.lastRaw ?? null);
         }
+        if (e.containerdOomEvents !== undefined)
+          counterStmt.run(e.id, CONTAINERD_OOM_EVENTS, e.containerdOomEvents, null);
         for (const [key, count] of e.exits) {
           const [code, oom] = key.split('|');
           exitStmt.run(e.id, Number(code), oom === 'true' ? 1 : 0, count);

@@ -12,3 +12,8 @@ export function fixturePodUid(name: string): string {
   const h = createHash('sha256').update(`oomwatch-fixture-pod-${name}`).digest('hex').slice(0, 32);
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
 }
+
+/** The container ids of the containerd layout trees (test/helpers/capture-containerd-trees.sh). */
+export function containerdFixtureId(name: string): string {
+  return createHash('sha256').update(`oomwatch-containerd-fixture-${name}`).digest('hex');
+}

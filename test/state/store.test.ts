@@ -132,6 +132,35 @@ describe('state database', () => {
     expect(b.loadCounters(ID)).toMatchObject([{ counter: 'oom_group_kills', total: 1 }]);
     expect(fs.readdirSync(dir).filter((f) => f.includes('unsupported') || f.includes('corrupt'))).toEqual([]);
     expect(lines.filter((l) => (l['level'] as number) >= 40)).toEqual([]);
+  });
+
+  it("keeps each runtime's OOM event counter, and no containerd counter for a container containerd never reported", async () => {
+    const { log } = capture();
+    const a = new StateStore(dir, log);
+    a.open();
+    const docker = entryWithKills(1);
+    docker.dockerOomEvents = 2;
+    const containerd = new ContainerEntry('web-1', Date.now());
+    containerd.applyMetadata({ name: 'web-1', runtime: 'containerd' });
+    containerd.containerdOomEvents = 4;
+    expect(a.saveContainers([docker, containerd])).toBe(true);
+    await a.stop();
+    const b = new StateStore(dir, log);
+    b.open();
+    expect(b.loadContainer(ID)).toMatchObject({ docker_oom_events: 2 });
+    expect(b.loadCounters(ID)).toEqual([]);
+    expect(b.loadContainer('web-1')).toMatchObject({ docker_oom_events: 0 });
+    expect(b.loadCounters('web-1')).toEqual([
+      { container_id: 'web-1', counter: 'containerd_oom_events', total: 4, raw: null },
+    ]);
+    const table = new ContainerTable();
+    const persistence = new Persistence(b, table, log);
+    const restored = table.ensure('web-1');
+    persistence.restore(restored);
+    const restoredDocker = table.ensure(ID);
+    persistence.restore(restoredDocker);
+    expect([restored.containerdOomEvents, restoredDocker.containerdOomEvents]).toEqual([4, undefined]);
+    persistence.stop();
     await b.stop();
   });
 

@@ -8,7 +8,10 @@ import {
   K8S_NAMESPACE,
   K8S_POD,
   K8S_SANDBOX,
-} from './labels';
+  LabelAllowList,
+} from '../container-labels';
+
+export { LabelAllowList };
 
 /**
  * Container metadata from the Docker Engine API, in the words of oomwatch's fixed label set. Pure
@@ -57,26 +60,6 @@ export interface InspectedContainer {
     MemorySwappiness?: number | null;
     OomKillDisable?: boolean | null;
   } | null;
-}
-
-/** The allow-list of `--label-allow`: container labels copied onto oomwatch_container_info. */
-export class LabelAllowList {
-  private readonly names: ReadonlySet<string>;
-
-  constructor(names: readonly string[]) {
-    this.names = new Set(names);
-  }
-
-  /** The allowed labels a container has (an empty object when none). */
-  pick(labels: Readonly<Record<string, string>>): Record<string, string> {
-    const out: Record<string, string> = {};
-    if (this.names.size === 0) return out;
-    for (const name of this.names) {
-      const v = labels[name];
-      if (v !== undefined) out[name] = v;
-    }
-    return out;
-  }
 }
 
 /** A container name as Docker stores it ("/web") without the leading slash. */

@@ -19,7 +19,7 @@ import {
   narrowListed,
 } from './metadata';
 import { describeDockerProblem } from './problem';
-import { WorkQueue } from './work-queue';
+import { WorkQueue } from '../work-queue';
 
 /** A container start or destroy, as Docker reported it. */
 export interface DockerLifecycleEvent {
