@@ -112,17 +112,17 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
     log: log.child({ module: 'docker' }),
     ...(dockerCursor !== undefined ? { cursor: dockerCursor } : {}),
     listener: {
-      onOom: (ev) => ledger.onDockerOom(ev),
+      onOom: (ev) => ledger.onRuntimeOom({ runtime: 'docker', id: ev.id, timeMs: ev.timeMs }),
       // An exit whose code a container label hid and that could not be looked up is kept as exit code -1
       // (exported as exit_code="unknown"): the exit happened.
       onDie: (ev) =>
-        ledger.onDockerDie({
+        ledger.onRuntimeExit({
+          runtime: 'docker',
           id: ev.id,
           exitCode: ev.exitCode ?? -1,
           timeMs: ev.timeMs,
-          timeNano: ev.timeNano,
         }),
-      onStart: (ev) => ledger.onDockerStart(ev.id, ev.timeMs),
+      onStart: (ev) => ledger.onRuntimeStart({ runtime: 'docker', id: ev.id, timeMs: ev.timeMs }),
       onMetadata: (id, meta) => {
         // Only containers oomwatch already tracks: the others get it from the cache when first seen.
         const entry = table.get(id);

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { ContainerEntry, ContainerTable } from '../state/containers';
-import type { DockerDieEvent } from './observations';
+import type { RuntimeExitEvent } from './observations';
 
 /** Where exits are written (the state store). */
 export interface ExitSink {
@@ -21,14 +21,16 @@ export interface ExitClassifierOptions {
 }
 
 interface PendingDie {
-  ev: DockerDieEvent;
+  ev: RuntimeExitEvent;
   receivedMs: number;
 }
 
 /**
  * Container exits, kept apart from kills: oomwatch_container_exits_total{exit_code, oom_killed}. An exit was
- * OOM-killed (as Docker's State.OOMKilled means it: an OOM during this run) when a kill or an `oom` event of the
- * container came after its start. A 137 from `docker kill` is an exit, not an OOM kill.
+ * OOM-killed (as Docker's State.OOMKilled means it: an OOM during this run) when a kill or a runtime OOM event
+ * (Docker `oom`, containerd TaskOOM) of the container came after its start: containerd's TaskExit has no OOM flag,
+ * and its CRI plugin decides OOMKilled the same way. A 137 from `docker kill` or `ctr task kill -s SIGKILL` is an
+ * exit, not an OOM kill.
  */
 export class ExitClassifier {
   private pendingDies: PendingDie[] = [];
@@ -48,7 +50,7 @@ export class ExitClassifier {
    * An exit. `oom` and `die` race on cgroup v2, so an exit without OOM evidence waits a moment (dieGraceMs)
    * before it is recorded.
    */
-  onDie(ev: DockerDieEvent): void {
+  onExit(ev: RuntimeExitEvent): void {
     const entry = this.opts.table.ensure(ev.id, this.now());
     if (this.sawOomThisRun(entry, ev.timeMs)) {
       this.record(entry, ev, true);
@@ -83,12 +85,18 @@ export class ExitClassifier {
     );
   }
 
-  private record(entry: ContainerEntry, ev: DockerDieEvent, oomKilled: boolean): void {
+  private record(entry: ContainerEntry, ev: RuntimeExitEvent, oomKilled: boolean): void {
     entry.addExit({ exitCode: ev.exitCode, oomKilled });
     this.opts.sink?.exit(entry, ev.exitCode, oomKilled, ev.timeMs);
     this.opts.sink?.dirty(entry);
     this.opts.log.info(
-      { container: entry.labels.id, name: entry.labels.name || undefined, exitCode: ev.exitCode, oomKilled },
+      {
+        container: entry.labels.id,
+        name: entry.labels.name || undefined,
+        runtime: ev.runtime,
+        exitCode: ev.exitCode,
+        oomKilled,
+      },
       'container exited',
     );
   }

@@ -1,11 +1,11 @@
 import type { Logger } from 'pino';
-import { containerFromCgroupPath } from '../cgroup/container-path';
 import type { MemorySample } from '../cgroup/sample';
 import type { ContainerEntry, ContainerTable } from '../state/containers';
-import { type KillSource, type OomKill, type Scope, addSource } from '../state/oom-kill';
+import { containerFromCgroupPath } from '../cgroup/container-path';
+import { type KillSource, type OomKill, type RuntimeName, type Scope, addSource } from '../state/oom-kill';
 import { ExitClassifier } from './exits';
 import { HostKillCounts, type VmstatBaseline } from './host-kills';
-import type { DockerDieEvent, DockerOomEvent, KernelOomKill } from './observations';
+import type { KernelOomKill, RuntimeExitEvent, RuntimeOomEvent, RuntimeStartEvent } from './observations';
 
 /**
  * The OOM ledger: every OOM kill on the host counted once, attributed, explained.
@@ -16,22 +16,24 @@ import type { DockerDieEvent, DockerOomEvent, KernelOomKill } from './observatio
  *           kernel (more than 10 OOMs in 5 s), leaving "anonymous" kills.
  *   cgroup  the cgroup's own oom_kill counter, read at each poll (and on v2 when memory.events changes).
  *           Exact in number, but lost when the cgroup is removed before the next read.
- *   docker  `oom` events: one per OOM situation of a container (a situation is not always a kill), arriving
- *           within milliseconds, even for `docker run --rm`.
+ *   runtime OOM events, Docker's `oom` and containerd's TaskOOM (Docker's `oom` is containerd's TaskOOM
+ *           relayed): one per OOM situation of a container (a situation is not always a kill), arriving
+ *           within milliseconds, even for `docker run --rm`. Each runtime is a source of its own (`docker`,
+ *           `containerd`); below, "runtime oom" is either.
  *
  * The algorithm. A kill is a KillRecord with the set of sources that saw it. Each observation first tries to
  * *confirm* an existing record of the same container that its source has not seen yet (within the match
  * window, and for cgroup deltas only records of kills that happened since the previous read); only what is
  * left over becomes a new kill. So one kill seen by all three sources is one record, counted once:
- *   - kmsg kill with a cgroup  -> confirms a cgroup- or docker-only record of that container, else a new kill.
+ *   - kmsg kill with a cgroup  -> confirms a cgroup- or runtime-only record of that container, else a new kill.
  *   - kmsg kill, anonymous      -> attributed via the victim pid when it is a container's main process; else it
- *                                 confirms a pending docker oom or a cgroup-only record of any container (the
+ *                                 confirms a pending runtime oom or a cgroup-only record of any container (the
  *                                 oldest in the window); else it waits for one, and when the window closes it
  *                                 is counted as a host-wide kill outside containers.
- *   - cgroup delta of n         -> confirms up to n unconfirmed records of the container (kmsg or docker), then
- *                                 claims anonymous kmsg kills, then pending docker ooms; the rest are new kills
+ *   - cgroup delta of n         -> confirms up to n unconfirmed records of the container (kmsg or runtime), then
+ *                                 claims anonymous kmsg kills, then pending runtime ooms; the rest are new kills
  *                                 whose victim is unknown.
- *   - docker oom                -> confirms a record of the container; else claims an anonymous kmsg kill;
+ *   - runtime oom               -> confirms a record of the container; else claims an anonymous kmsg kill;
  *                                 else, with the kernel log up, waits: if the container's cgroup is read after
  *                                 the event and shows no new kill, it was a situation without a kill (e.g.
  *                                 oom_kill_disable); if the cgroup is gone, it is counted as one kill. With the
@@ -49,7 +51,7 @@ export type { KillSource, Scope };
 export interface KillRecord extends OomKill {
   /**
    * When oomwatch learned of it. Windows close by this clock, not by the kill's own time: records replayed
-   * from the kernel log or Docker after a restart are old, yet must still meet the cgroup counters.
+   * from the kernel log or a runtime after a restart are old, yet must still meet the cgroup counters.
    */
   receivedMs: number;
   /**
@@ -70,7 +72,7 @@ export interface LedgerSink {
 
 /**
  * Told about each kill when it is counted, and again each time another source adds to it (the kernel-log
- * record often brings the victim a moment after a cgroup counter or Docker event counted the kill).
+ * record often brings the victim a moment after a cgroup counter or runtime event counted the kill).
  * Listeners must be quick: they run on the path of every observation.
  */
 export type KillListener = (
@@ -85,7 +87,7 @@ export interface LedgerOptions {
   sink?: LedgerSink;
   /** How long observations wait for each other (ms). Must exceed a poll interval. */
   matchWindowMs: number;
-  /** Whether the kernel log currently delivers (decides how lone Docker oom events are counted). */
+  /** Whether the kernel log currently delivers (decides how lone runtime OOM events are counted). */
   kmsgUp: () => boolean;
   /** How long a die waits for its OOM evidence before the exit is recorded as not OOM-killed. */
   dieGraceMs?: number;
@@ -94,15 +96,18 @@ export interface LedgerOptions {
   now?: () => number;
 }
 
-interface PendingDockerOom {
+/** A runtime OOM event waiting for the kernel log or the cgroup counter to say whether it was a kill. */
+interface PendingRuntimeOom {
   containerId: string;
   timeMs: number;
   receivedMs: number;
+  /** Every runtime that reported this situation (Docker and containerd both do when both watch a container). */
+  runtimes: RuntimeName[];
 }
 
 const MAX_RECENT = 64;
-/** Docker `oom` events of one container closer together than this are one OOM situation. */
-const DOCKER_OOM_BURST_MS = 2000;
+/** One runtime's OOM events of one container closer together than this are one OOM situation. */
+const RUNTIME_OOM_BURST_MS = 2000;
 /** How long a cgroup counter increase waits for its kernel-log record before it is counted on its own. */
 const PENDING_CGROUP_MS = 2000;
 /** A group kill's members follow its first victim within this. */
@@ -112,7 +117,7 @@ export class OomLedger {
   /** Recent kill records per container, for confirmation by the other sources. */
   private readonly recent = new Map<string, KillRecord[]>();
   private anonymous: KillRecord[] = [];
-  private pendingDocker: PendingDockerOom[] = [];
+  private pendingRuntime: PendingRuntimeOom[] = [];
   /** Cgroup counter increases waiting briefly for their kernel-log record (see onCgroupOomKills). */
   private pendingCgroup: Array<{ record: KillRecord; entryId: string }> = [];
   private readonly seenKmsg = new Set<string>();
@@ -200,11 +205,13 @@ export class OomLedger {
     }
 
     if (entry === undefined) {
-      // Anonymous: confirm a pending docker oom or a cgroup-only record of any container, else wait.
-      const docker = this.takePendingDocker((p) => Math.abs(p.timeMs - k.timeMs) <= this.opts.matchWindowMs);
-      if (docker) {
-        const e = this.opts.table.ensure(docker.containerId, this.now());
-        addSource(record, 'docker');
+      // Anonymous: confirm a pending runtime oom or a cgroup-only record of any container, else wait.
+      const pending = this.takePendingRuntime(
+        (p) => Math.abs(p.timeMs - k.timeMs) <= this.opts.matchWindowMs,
+      );
+      if (pending) {
+        const e = this.opts.table.ensure(pending.containerId, this.now());
+        for (const rt of pending.runtimes) addSource(record, rt);
         this.commit(record, e);
         return;
       }
@@ -244,10 +251,10 @@ export class OomLedger {
       this.enrich(existing, record, entry);
       return;
     }
-    const docker = this.takePendingDocker(
+    const pending = this.takePendingRuntime(
       (p) => p.containerId === entry.id && Math.abs(p.timeMs - k.timeMs) <= this.opts.matchWindowMs,
     );
-    if (docker) addSource(record, 'docker');
+    for (const rt of pending?.runtimes ?? []) addSource(record, rt);
     if (this.takePendingCgroup((p) => p.entryId === entry.id)) addSource(record, 'cgroup');
     this.commit(record, entry);
   }
@@ -322,10 +329,10 @@ export class OomLedger {
     entry: ContainerEntry,
     inWindow: (t: number) => boolean,
   ): void {
-    const docker = this.takePendingDocker((p) => p.containerId === entry.id && inWindow(p.timeMs));
-    if (docker) {
-      addSource(record, 'docker');
-      record.timeMs = docker.timeMs;
+    const pending = this.takePendingRuntime((p) => p.containerId === entry.id && inWindow(p.timeMs));
+    if (pending) {
+      for (const rt of pending.runtimes) addSource(record, rt);
+      record.timeMs = pending.timeMs;
       record.timeExact = true;
     }
     this.commit(record, entry);
@@ -338,36 +345,50 @@ export class OomLedger {
     return i < 0 ? undefined : this.pendingCgroup.splice(i, 1)[0];
   }
 
-  // ---------------------------------------------------------------- docker
+  // ---------------------------------------------------------------- runtimes (Docker, containerd)
 
-  onDockerOom(ev: DockerOomEvent): void {
+  /** A runtime's OOM event (Docker `oom`, containerd TaskOOM). */
+  onRuntimeOom(ev: RuntimeOomEvent): void {
+    const rt = ev.runtime;
     const entry = this.opts.table.ensure(ev.id, this.now());
-    entry.dockerOomEvents++;
-    const previous = entry.lastDockerOomMs;
-    entry.lastDockerOomMs = ev.timeMs;
+    if (rt === 'docker') entry.dockerOomEvents++;
+    else entry.containerdOomEvents = (entry.containerdOomEvents ?? 0) + 1;
+    const previous = entry.lastRuntimeOomMs[rt];
+    entry.lastRuntimeOomMs[rt] = ev.timeMs;
     entry.lastOomMs = Math.max(entry.lastOomMs ?? 0, ev.timeMs);
     this.opts.sink?.dirty(entry);
-    // Docker raises `oom` once per OOM notification of the cgroup, and one kill on cgroup v1 raises several
-    // (six were seen for one kill here). Those that follow within DOCKER_OOM_BURST_MS of the container's
-    // previous one are the same situation: counted as events, never as more kills.
+    // A runtime raises its event once per OOM notification of the cgroup, and one kill on cgroup v1 raises
+    // several (Docker relayed six for one kill here). Those that follow within RUNTIME_OOM_BURST_MS of the
+    // runtime's previous one are the same situation: counted as events, never as more kills.
     const repeat =
-      previous !== undefined && ev.timeMs >= previous && ev.timeMs - previous <= DOCKER_OOM_BURST_MS;
+      previous !== undefined && ev.timeMs >= previous && ev.timeMs - previous <= RUNTIME_OOM_BURST_MS;
 
     const existing = this.findRecord(
       entry.id,
       (r) =>
         r.repeatOf === undefined &&
-        !r.sources.includes('docker') &&
+        !r.sources.includes(rt) &&
         Math.abs(r.timeMs - ev.timeMs) <= this.opts.matchWindowMs,
     );
     if (existing) {
-      addSource(existing, 'docker');
+      addSource(existing, rt);
       this.updated(existing, entry);
       return;
     }
     if (repeat) return;
-    // A kill of this container already counted within the window, and already seen by Docker: this event is
-    // a late echo of the same situation (under load Docker's repeated events spread beyond the burst).
+    // Another runtime's event of the same situation is waiting already (both watch this container).
+    const waiting = this.pendingRuntime.find(
+      (p) =>
+        p.containerId === entry.id &&
+        !p.runtimes.includes(rt) &&
+        Math.abs(p.timeMs - ev.timeMs) <= this.opts.matchWindowMs,
+    );
+    if (waiting) {
+      waiting.runtimes.push(rt);
+      return;
+    }
+    // A kill of this container already counted within the window, and already seen by the runtime: this event
+    // is a late echo of the same situation (under load the repeated events spread beyond the burst).
     if (
       this.findRecord(
         entry.id,
@@ -380,24 +401,30 @@ export class OomLedger {
     );
     if (anonIndex >= 0) {
       const [anon] = this.anonymous.splice(anonIndex, 1) as [KillRecord];
-      addSource(anon, 'docker');
+      addSource(anon, rt);
       this.commit(anon, entry);
       return;
     }
     if (this.opts.kmsgUp()) {
-      this.pendingDocker.push({ containerId: entry.id, timeMs: ev.timeMs, receivedMs: this.now() });
+      this.pendingRuntime.push({
+        containerId: entry.id,
+        timeMs: ev.timeMs,
+        receivedMs: this.now(),
+        runtimes: [rt],
+      });
       return;
     }
-    this.commitDockerOnly(entry, ev.timeMs);
+    this.commitRuntimeOnly(entry, [rt], ev.timeMs);
   }
 
-  onDockerStart(id: string, timeMs: number): void {
-    this.exits.onStart(id, timeMs);
+  /** A new run of a container (Docker `start`, containerd TaskStart). */
+  onRuntimeStart(ev: RuntimeStartEvent): void {
+    this.exits.onStart(ev.id, ev.timeMs);
   }
 
-  /** An exit: recorded once it is known whether an OOM kill or an `oom` event came during that run. */
-  onDockerDie(ev: DockerDieEvent): void {
-    this.exits.onDie(ev);
+  /** An exit: recorded once it is known whether an OOM kill or a runtime OOM event came during that run. */
+  onRuntimeExit(ev: RuntimeExitEvent): void {
+    this.exits.onExit(ev);
   }
 
   // ---------------------------------------------------------------- time
@@ -438,8 +465,8 @@ export class OomLedger {
     }
     this.anonymous = stillAnonymous;
 
-    const stillPending: PendingDockerOom[] = [];
-    for (const p of this.pendingDocker) {
+    const stillPending: PendingRuntimeOom[] = [];
+    for (const p of this.pendingRuntime) {
       if (!all && now - p.receivedMs <= window) {
         stillPending.push(p);
         continue;
@@ -452,9 +479,9 @@ export class OomLedger {
         entry.lastReadMs !== undefined &&
         entry.lastReadMs > p.timeMs &&
         entry.cgroupOomKills.lastRaw !== undefined;
-      if (!cgroupSpoke) this.commitDockerOnly(entry, p.timeMs);
+      if (!cgroupSpoke) this.commitRuntimeOnly(entry, p.runtimes, p.timeMs);
     }
-    this.pendingDocker = stillPending;
+    this.pendingRuntime = stillPending;
 
     const stillWaiting: Array<{ record: KillRecord; entryId: string }> = [];
     for (const p of this.pendingCgroup) {
@@ -470,7 +497,7 @@ export class OomLedger {
   get busy(): boolean {
     return (
       this.anonymous.length > 0 ||
-      this.pendingDocker.length > 0 ||
+      this.pendingRuntime.length > 0 ||
       this.exits.pending ||
       this.pendingCgroup.length > 0
     );
@@ -487,7 +514,7 @@ export class OomLedger {
    * two consecutive polls are counted in scope `other`.
    */
   reconcileVmstat(hostTotal: number): void {
-    const waiting = this.anonymous.length + this.pendingDocker.length + this.pendingCgroup.length;
+    const waiting = this.anonymous.length + this.pendingRuntime.length + this.pendingCgroup.length;
     if (this.host.reconcile(hostTotal, waiting) > 0) this.opts.sink?.dirty(undefined);
   }
 
@@ -535,20 +562,21 @@ export class OomLedger {
     );
   }
 
-  private commitDockerOnly(entry: ContainerEntry, timeMs: number): void {
+  private commitRuntimeOnly(entry: ContainerEntry, runtimes: readonly RuntimeName[], timeMs: number): void {
+    const sources: KillSource[] = [...runtimes].sort();
     const record: KillRecord = {
-      key: `docker:${entry.id}:${timeMs}`,
+      key: `${sources[0] as string}:${entry.id}:${timeMs}`,
       timeMs,
       timeExact: true,
       scope: 'container',
       groupKill: false,
-      sources: ['docker'],
+      sources,
       receivedMs: this.now(),
     };
     this.commit(record, entry);
   }
 
-  /** A later kmsg record for a kill first counted from a cgroup delta or a docker event: add what it tells. */
+  /** A later kmsg record for a kill first counted from a cgroup delta or a runtime event: add what it tells. */
   private enrich(existing: KillRecord, kmsg: KillRecord, entry: ContainerEntry | undefined): void {
     addSource(existing, 'kmsg');
     if (kmsg.victim) existing.victim = kmsg.victim;
@@ -614,10 +642,10 @@ export class OomLedger {
     return best;
   }
 
-  private takePendingDocker(pred: (p: PendingDockerOom) => boolean): PendingDockerOom | undefined {
-    const i = this.pendingDocker.findIndex(pred);
+  private takePendingRuntime(pred: (p: PendingRuntimeOom) => boolean): PendingRuntimeOom | undefined {
+    const i = this.pendingRuntime.findIndex(pred);
     if (i < 0) return undefined;
-    return this.pendingDocker.splice(i, 1)[0];
+    return this.pendingRuntime.splice(i, 1)[0];
   }
 
   private containerOfPid(pid: number): ContainerEntry | undefined {

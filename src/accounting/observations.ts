@@ -1,4 +1,6 @@
-import type { KillTrigger, OomVictim } from '../state/oom-kill';
+import type { KillTrigger, OomVictim, RuntimeName } from '../state/oom-kill';
+
+export type { RuntimeName };
 
 /**
  * What the OOM sources observe, in the shapes the OOM ledger (accounting/ledger.ts) consumes. Sources
@@ -48,6 +50,33 @@ export interface KernelOomKill {
    * memory yet: the kernel prints it twice and counts it twice in vmstat `oom_kill` and `memory.events`.
    */
   repeatOfSeq?: number;
+}
+
+/**
+ * An OOM situation a runtime reported for a container (a kill is likely but not certain): Docker's `oom` event,
+ * containerd's TaskOOM (which is what Docker's `oom` relays). Raised for any OOM kill in the container's
+ * cgroup, its main process or a child, and on cgroup v1 several times for one kill.
+ */
+export interface RuntimeOomEvent {
+  runtime: RuntimeName;
+  /** The container id as the runtime names it (the table's key). */
+  id: string;
+  timeMs: number;
+}
+
+/** A container's own exit (its main process: Docker's `die`, containerd's TaskExit of the init process). */
+export interface RuntimeExitEvent {
+  runtime: RuntimeName;
+  id: string;
+  exitCode: number;
+  timeMs: number;
+}
+
+/** A new run of a container (Docker's `start`, containerd's TaskStart). */
+export interface RuntimeStartEvent {
+  runtime: RuntimeName;
+  id: string;
+  timeMs: number;
 }
 
 /** Docker's `oom` event: the container hit an OOM situation (a kill is likely but not certain). */

@@ -160,6 +160,12 @@ export const CONTAINER_FAMILIES: readonly ContainerFamily[] = [
     help: 'Docker "oom" events for the container (OOM situations as Docker reports them; not kills).',
     value: (e) => e.dockerOomEvents,
   },
+  {
+    name: 'oomwatch_container_containerd_oom_events_total',
+    type: 'counter',
+    help: 'containerd TaskOOM events for the container (OOM situations as containerd reports them; not kills); present for the containers the containerd source reports.',
+    value: (e) => e.containerdOomEvents,
+  },
 ];
 
 const EXITS = 'oomwatch_container_exits_total';

@@ -3,6 +3,7 @@ import type { CgroupReader } from '../cgroup/reader';
 import type { MemorySample } from '../cgroup/sample';
 import { type ContainerLabels, type ContainerMetadata, LABEL_NAMES, emptyLabels } from './labels';
 import { MonotonicCounter } from './monotonic';
+import type { RuntimeName } from './oom-kill';
 
 /**
  * The live container table: everything oomwatch knows about each container, keyed by full container id.
@@ -36,18 +37,21 @@ export class ContainerEntry {
   lastVictim: { comm: string; pid: number; scope: string; timeMs: number } | undefined;
   /** Fused OOM kills (accounting/ledger.ts owns this). */
   oomKills = 0;
+  /** Runtime OOM events: Docker's `oom`, containerd's TaskOOM (situations, not kills). */
   dockerOomEvents = 0;
+  /** Undefined until the containerd source reports the container (its series is then exported, from 0). */
+  containerdOomEvents: number | undefined;
   /** Exits by "exitCode|oomKilled". */
   readonly exits = new Map<string, number>();
 
   /** Time of the last successful read of the cgroup (what the raw counters above were read at). */
   lastReadMs: number | undefined;
-  /** When the current run of the container started (Docker `start`, or first seen). */
+  /** When the current run of the container started (Docker `start`, containerd TaskStart, or first seen). */
   runStartMs: number | undefined;
-  /** Time of the last OOM kill or Docker `oom` event attributed to the container. */
+  /** Time of the last OOM kill or runtime OOM event attributed to the container. */
   lastOomMs: number | undefined;
-  /** Time of the container's last Docker `oom` event. */
-  lastDockerOomMs: number | undefined;
+  /** Time of the container's last runtime OOM event, by runtime (a burst of them is one OOM situation). */
+  readonly lastRuntimeOomMs: Partial<Record<RuntimeName, number>> = {};
 
   firstSeenMs: number;
   lastSeenMs: number;
@@ -68,7 +72,7 @@ export class ContainerEntry {
     this.lastReadMs = undefined;
     this.runStartMs = undefined;
     this.lastOomMs = undefined;
-    this.lastDockerOomMs = undefined;
+    this.containerdOomEvents = undefined;
   }
 
   /** The label pairs of every series of this container, rendered once: `id="...",name="...",...`. */
@@ -111,6 +115,7 @@ export class ContainerEntry {
     if (meta.info !== undefined) this.info = meta.info;
     if (meta.pid !== undefined) this.pid = meta.pid;
     if (meta.sandbox !== undefined) this.sandbox = meta.sandbox;
+    if (meta.runtime === 'containerd') this.containerdOomEvents ??= 0;
     this.labelTextCache = undefined;
     this.infoTextCache = undefined;
     return this.labelText !== before;

@@ -1,4 +1,5 @@
 import { shortId } from '../cgroup/container-path';
+import type { RuntimeName } from './oom-kill';
 
 /**
  * The fixed label set carried by every per-container series, in the words Prometheus sees (empty strings
@@ -57,6 +58,8 @@ export interface ContainerMetadata extends NamedLabels {
   pid?: number;
   /** Pod sandbox (pause) container: not a workload, never exported. */
   sandbox?: boolean;
+  /** The runtime source that tells this (set by the containerd source: the container gets its TaskOOM counter). */
+  runtime?: RuntimeName;
 }
 
 /** A label set with what `known` tells filled in (the id always stays `containerId`'s). */

@@ -8,8 +8,10 @@ import type { ContainerLabels } from './labels';
 
 /** Where a kill counts on the host: a container's limit or kill, the whole host out of memory, or neither. */
 export type Scope = 'container' | 'system' | 'other';
-/** The sources that saw a kill. */
-export type KillSource = 'kmsg' | 'cgroup' | 'docker';
+/** The container runtimes whose OOM events count as a source of their own (Docker `oom`, containerd TaskOOM). */
+export type RuntimeName = 'docker' | 'containerd';
+/** The sources that saw a kill: the kernel log, the cgroup counter, a runtime's OOM event (by runtime). */
+export type KillSource = 'kmsg' | 'cgroup' | RuntimeName;
 /**
  * What made the kernel kill, from the kernel log: `system` (global OOM), `cgroup` (a memory-cgroup limit),
  * `other` (cpuset or mempolicy), `unknown` (the records that say were lost).
@@ -29,7 +31,7 @@ export interface OomVictim {
 }
 
 export interface OomKill {
-  /** Unique per kill: `kmsg:<boot>:<seq>`, `cgroup:<id>:<time>:<n>` or `docker:<id>:<time>`. */
+  /** Unique per kill: `kmsg:<boot>:<seq>`, `cgroup:<id>:<time>:<n>` or `<runtime>:<id>:<time>` (docker, containerd). */
   key: string;
   timeMs: number;
   /** False when the time is when oomwatch noticed the kill (a cgroup counter read), not when it happened. */

@@ -40,6 +40,7 @@ export class Persistence {
     }
     entry.oomKills = row.oom_kills;
     entry.dockerOomEvents = row.docker_oom_events;
+    if (row.containerd_oom_events !== null) entry.containerdOomEvents = row.containerd_oom_events;
     const restoreCounter = (
       c: { total: number; lastRaw: number | undefined },
       total: number,

@@ -7,7 +7,7 @@ import type { ContainerExit, KillSource, OomKill, OomVictim } from './oom-kill';
  * another version is set aside, never migrated in place.
  */
 
-export const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 2;
 export const DB_FILE = 'oomwatch.db';
 
 export const SCHEMA = `
@@ -19,6 +19,7 @@ CREATE TABLE IF NOT EXISTS containers (
   cgroup_path TEXT,
   oom_kills INTEGER NOT NULL DEFAULT 0,
   docker_oom_events INTEGER NOT NULL DEFAULT 0,
+  containerd_oom_events INTEGER,
   cgroup_oom_kills_total INTEGER NOT NULL DEFAULT 0,
   cgroup_oom_kills_raw INTEGER,
   limit_hits_total INTEGER NOT NULL DEFAULT 0,
@@ -89,6 +90,8 @@ export interface ContainerRow {
   cgroup_path: string | null;
   oom_kills: number;
   docker_oom_events: number;
+  /** Null for a container the containerd source never reported. */
+  containerd_oom_events: number | null;
   cgroup_oom_kills_total: number;
   cgroup_oom_kills_raw: number | null;
   limit_hits_total: number;

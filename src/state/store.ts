@@ -273,13 +273,15 @@ export class StateStore implements Source {
     return this.write('containers', (db) => {
       const stmt =
         db.prepare(`INSERT INTO containers (id, labels, info, cgroup_path, oom_kills, docker_oom_events,
-          cgroup_oom_kills_total, cgroup_oom_kills_raw, limit_hits_total, limit_hits_raw, high_events_total, high_events_raw,
+          containerd_oom_events, cgroup_oom_kills_total, cgroup_oom_kills_raw, limit_hits_total, limit_hits_raw, high_events_total, high_events_raw,
           psi_some_us_total, psi_some_us_raw, psi_full_us_total, psi_full_us_raw, last_read_ms, first_seen_ms, last_seen_ms, gone_at_ms)
-        VALUES (@id, @labels, @info, @cgroup_path, @oom_kills, @docker_oom_events, @cgroup_oom_kills_total, @cgroup_oom_kills_raw,
+        VALUES (@id, @labels, @info, @cgroup_path, @oom_kills, @docker_oom_events, @containerd_oom_events,
+          @cgroup_oom_kills_total, @cgroup_oom_kills_raw,
           @limit_hits_total, @limit_hits_raw, @high_events_total, @high_events_raw, @psi_some_us_total, @psi_some_us_raw,
           @psi_full_us_total, @psi_full_us_raw, @last_read_ms, @first_seen_ms, @last_seen_ms, @gone_at_ms)
         ON CONFLICT (id) DO UPDATE SET labels = excluded.labels, info = excluded.info, cgroup_path = excluded.cgroup_path,
           oom_kills = excluded.oom_kills, docker_oom_events = excluded.docker_oom_events,
+          containerd_oom_events = excluded.containerd_oom_events,
           cgroup_oom_kills_total = excluded.cgroup_oom_kills_total, cgroup_oom_kills_raw = excluded.cgroup_oom_kills_raw,
           limit_hits_total = excluded.limit_hits_total, limit_hits_raw = excluded.limit_hits_raw,
           high_events_total = excluded.high_events_total, high_events_raw = excluded.high_events_raw,
@@ -297,6 +299,7 @@ export class StateStore implements Source {
           cgroup_path: e.path?.cgroupPath ?? null,
           oom_kills: e.oomKills,
           docker_oom_events: e.dockerOomEvents,
+          containerd_oom_events: e.containerdOomEvents ?? null,
           cgroup_oom_kills_total: e.cgroupOomKills.total,
           cgroup_oom_kills_raw: e.cgroupOomKills.lastRaw ?? null,
           limit_hits_total: e.limitHits.total,

@@ -3,7 +3,7 @@ import type { KernelOomKill } from '../../src/accounting/observations';
 import type { MemorySample } from '../../src/cgroup/sample';
 import { silentLogger } from '../../src/log';
 import { type ContainerEntry, ContainerTable } from '../../src/state/containers';
-import type { OomKill } from '../../src/state/oom-kill';
+import type { OomKill, RuntimeName } from '../../src/state/oom-kill';
 
 /**
  * The OOM ledger's promise, case by case: every kill counted once whatever combination and order of
@@ -74,11 +74,21 @@ class Harness {
   }
 
   dockerOom(id: string): void {
-    this.ledger.onDockerOom({ id, timeMs: this.now, timeNano: BigInt(this.now) * 1_000_000n });
+    this.runtimeOom(id, 'docker');
   }
 
-  die(id: string, exitCode: number): void {
-    this.ledger.onDockerDie({ id, exitCode, timeMs: this.now, timeNano: BigInt(this.now) * 1_000_000n });
+  runtimeOom(id: string, runtime: RuntimeName): void {
+    this.ledger.onRuntimeOom({ runtime, id, timeMs: this.now });
+  }
+
+  die(id: string, exitCode: number, runtime: RuntimeName = 'docker'): void {
+    this.ledger.onRuntimeExit({ runtime, id, exitCode, timeMs: this.now });
+  }
+
+  /** The counter of a runtime's OOM events on a container. */
+  runtimeOomEvents(id: string, runtime: RuntimeName): number | undefined {
+    const e = this.table.get(id);
+    return runtime === 'docker' ? e?.dockerOomEvents : e?.containerdOomEvents;
   }
 
   advance(ms: number): void {
@@ -496,11 +506,115 @@ describe('Docker oom events', () => {
   });
 });
 
+describe.each<RuntimeName>(['docker', 'containerd'])(
+  '%s OOM events, each runtime a source of its own',
+  (rt) => {
+    it('with the kernel log down, count one at once; the cgroup counter then confirms it', () => {
+      const h = new Harness();
+      h.kmsgUp = false;
+      const a = h.container(A);
+      h.cgroup(a, 0);
+      h.advance(100);
+      h.runtimeOom(A, rt);
+      expect(h.kills(A)).toBe(1);
+      h.advance(1000);
+      h.cgroup(a, 1);
+      h.advance(10_000);
+      expect(h.kills(A)).toBe(1);
+      expect(h.recordsOf(A).map((r) => r.sources)).toEqual([[rt, 'cgroup'].sort()]);
+      expect(h.runtimeOomEvents(A, rt)).toBe(1);
+    });
+
+    it('a burst for one kill is one kill, and every event is counted as an event', () => {
+      const h = new Harness();
+      h.kmsgUp = false;
+      for (let i = 0; i < 6; i++) {
+        h.runtimeOom(B, rt);
+        h.advance(30);
+      }
+      h.advance(10_000);
+      expect(h.kills(B)).toBe(1);
+      expect(h.runtimeOomEvents(B, rt)).toBe(6);
+    });
+
+    it('confirms the kernel-log record of the same kill, in either order', () => {
+      for (const kmsgFirst of [true, false]) {
+        const h = new Harness();
+        if (kmsgFirst) h.kmsg(`/docker/${A}`);
+        h.runtimeOom(A, rt);
+        if (!kmsgFirst) h.kmsg(`/docker/${A}`);
+        h.advance(10_000);
+        expect(h.kills(A)).toBe(1);
+        expect(h.recordsOf(A).map((r) => r.sources)).toEqual([['kmsg', rt].sort()]);
+      }
+    });
+
+    it('with the kernel log up but silent, one of a container already gone counts one kill, keyed by its runtime', () => {
+      const h = new Harness();
+      h.runtimeOom(B, rt); // ctr run --rm: no cgroup read ever
+      h.advance(6000);
+      expect(h.kills(B)).toBe(1);
+      expect(h.recordsOf(B).map((r) => [r.key.split(':')[0], r.sources])).toEqual([[rt, [rt]]]);
+    });
+
+    it('an exit after one is OOM-killed; a SIGKILL exit without one is not', () => {
+      const h = new Harness();
+      h.container(A);
+      h.container(B);
+      h.ledger.onRuntimeStart({ runtime: rt, id: A, timeMs: h.now });
+      h.ledger.onRuntimeStart({ runtime: rt, id: B, timeMs: h.now });
+      h.advance(100);
+      h.runtimeOom(A, rt);
+      h.advance(5);
+      h.die(A, 137, rt);
+      h.die(B, 137, rt);
+      h.advance(2000);
+      expect(h.exits).toEqual([
+        { id: A, exitCode: 137, oomKilled: true },
+        { id: B, exitCode: 137, oomKilled: false },
+      ]);
+    });
+  },
+);
+
+describe('Docker and containerd watching the same container (namespace moby)', () => {
+  it('one kill reported by both runtimes and the kernel log is one kill with all three sources', () => {
+    const h = new Harness();
+    h.dockerOom(A);
+    h.runtimeOom(A, 'containerd');
+    h.kmsg(`/docker/${A}`);
+    h.advance(10_000);
+    expect(h.kills(A)).toBe(1);
+    expect(h.recordsOf(A).map((r) => r.sources)).toEqual([['containerd', 'docker', 'kmsg']]);
+  });
+
+  it('with the kernel log up but silent and the container gone, both events are one kill', () => {
+    const h = new Harness();
+    h.runtimeOom(B, 'containerd');
+    h.advance(20);
+    h.dockerOom(B);
+    h.advance(10_000);
+    expect(h.kills(B)).toBe(1);
+    expect(h.recordsOf(B).map((r) => r.sources)).toEqual([['containerd', 'docker']]);
+    expect([h.runtimeOomEvents(B, 'docker'), h.runtimeOomEvents(B, 'containerd')]).toEqual([1, 1]);
+  });
+
+  it('with the kernel log down, the second runtime confirms the kill the first counted', () => {
+    const h = new Harness();
+    h.kmsgUp = false;
+    h.dockerOom(A);
+    h.runtimeOom(A, 'containerd');
+    h.advance(10_000);
+    expect(h.kills(A)).toBe(1);
+    expect(h.recordsOf(A).map((r) => r.sources)).toEqual([['containerd', 'docker']]);
+  });
+});
+
 describe('exits', () => {
   it('an exit 137 after an OOM kill is oom_killed=true', () => {
     const h = new Harness();
     h.container(A);
-    h.ledger.onDockerStart(A, h.now);
+    h.ledger.onRuntimeStart({ runtime: 'docker', id: A, timeMs: h.now });
     h.advance(100);
     h.kmsg(`/docker/${A}`);
     h.dockerOom(A);
@@ -512,7 +626,7 @@ describe('exits', () => {
   it('an exit 137 without an OOM kill (docker kill) is oom_killed=false, after a short wait', () => {
     const h = new Harness();
     h.container(A);
-    h.ledger.onDockerStart(A, h.now);
+    h.ledger.onRuntimeStart({ runtime: 'docker', id: A, timeMs: h.now });
     h.advance(100);
     h.die(A, 137);
     expect(h.exits).toEqual([]);
@@ -524,7 +638,7 @@ describe('exits', () => {
   it('an OOM that is reported just after the die still marks the exit as OOM-killed (cgroup v2 race)', () => {
     const h = new Harness();
     h.container(A);
-    h.ledger.onDockerStart(A, h.now);
+    h.ledger.onRuntimeStart({ runtime: 'docker', id: A, timeMs: h.now });
     h.advance(100);
     h.die(A, 137);
     h.advance(50);
@@ -536,10 +650,10 @@ describe('exits', () => {
   it('an OOM in a previous run does not mark a later exit', () => {
     const h = new Harness();
     h.container(A);
-    h.ledger.onDockerStart(A, h.now);
+    h.ledger.onRuntimeStart({ runtime: 'docker', id: A, timeMs: h.now });
     h.kmsg(`/docker/${A}`);
     h.advance(60_000);
-    h.ledger.onDockerStart(A, h.now);
+    h.ledger.onRuntimeStart({ runtime: 'docker', id: A, timeMs: h.now });
     h.advance(60_000);
     h.die(A, 0);
     h.advance(2000);

@@ -24,6 +24,7 @@ function row(i: string, name: string, lastSeen: number): ContainerRow {
     cgroup_path: null,
     oom_kills: 0,
     docker_oom_events: 0,
+    containerd_oom_events: null,
     cgroup_oom_kills_total: 0,
     cgroup_oom_kills_raw: null,
     limit_hits_total: 0,

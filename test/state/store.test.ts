@@ -2,7 +2,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import pino from 'pino';
-import { ContainerEntry } from '../../src/state/containers';
+import { ContainerEntry, ContainerTable } from '../../src/state/containers';
+import { Persistence } from '../../src/state/persistence';
 import { DB_FILE, SCHEMA_VERSION, StateStore } from '../../src/state/store';
 
 /**
@@ -72,6 +73,32 @@ describe('state database', () => {
       cgroup_oom_kills_raw: 3,
     });
     expect(b.loadExits(ID)).toEqual([{ exit_code: 137, oom_killed: 1, count: 1 }]);
+    await b.stop();
+  });
+
+  it("keeps each runtime's OOM event counter, and no containerd counter for a container containerd never reported", async () => {
+    const { log } = capture();
+    const a = new StateStore(dir, log);
+    a.open();
+    const docker = entryWithKills(1);
+    docker.dockerOomEvents = 2;
+    const containerd = new ContainerEntry('web-1', Date.now());
+    containerd.applyMetadata({ name: 'web-1', runtime: 'containerd' });
+    containerd.containerdOomEvents = 4;
+    expect(a.saveContainers([docker, containerd])).toBe(true);
+    await a.stop();
+    const b = new StateStore(dir, log);
+    b.open();
+    expect(b.loadContainer(ID)).toMatchObject({ docker_oom_events: 2, containerd_oom_events: null });
+    expect(b.loadContainer('web-1')).toMatchObject({ docker_oom_events: 0, containerd_oom_events: 4 });
+    const table = new ContainerTable();
+    const persistence = new Persistence(b, table, log);
+    const restored = table.ensure('web-1');
+    persistence.restore(restored);
+    const restoredDocker = table.ensure(ID);
+    persistence.restore(restoredDocker);
+    expect([restored.containerdOomEvents, restoredDocker.containerdOomEvents]).toEqual([4, undefined]);
+    persistence.stop();
     await b.stop();
   });
 
