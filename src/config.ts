@@ -16,6 +16,8 @@ export interface Config {
   retentionMs: number;
   /** Docker Engine socket, or null when the Docker source is off. */
   dockerSocket: string | null;
+  /** Podman API socket (its Docker-compatible API), or null when the Podman source is off (the default). */
+  podmanSocket: string | null;
   /** Kernel log device, or null when the kernel-log source is off. */
   kmsgPath: string | null;
   /** Container labels copied onto oomwatch_container_info (never environment variables). */
@@ -104,6 +106,13 @@ export function serveFlags(): FlagSpec[] {
       valueName: 'PATH',
       default: '/var/run/docker.sock',
       help: 'Docker Engine API socket (read-only calls only); "none" turns the Docker source off',
+    },
+    {
+      name: 'podman-socket',
+      type: 'string',
+      valueName: 'PATH',
+      default: 'none',
+      help: 'Podman API socket, followed through its Docker-compatible API (read-only calls only), such as /run/podman/podman.sock; "none" (the default) turns the Podman source off',
     },
     {
       name: 'kmsg',
@@ -220,6 +229,7 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Con
     stateDir: v['state-dir'] as string,
     retentionMs: v['retention'] as number,
     dockerSocket: off(v['docker-socket'] as string),
+    podmanSocket: off(v['podman-socket'] as string),
     kmsgPath: off(v['kmsg'] as string),
     labelAllow,
     k8sEvents: v['k8s-events'] as boolean,

@@ -14,8 +14,8 @@ export interface VmstatBaseline {
 
 /**
  * Where each stream resumes after a restart, kept in the state database's meta table: the kernel-log cursor
- * (boot id and sequence number), the Docker event cursor (the `timeNano` of the last event) and the
- * /proc/vmstat baseline (the host's kill count that every counted kill is part of, valid within one boot).
+ * (boot id and sequence number), the Docker and Podman event cursors (the `timeNano` of the last event) and
+ * the /proc/vmstat baseline (the host's kill count that every counted kill is part of, valid within one boot).
  * The Kubernetes pod source keeps none: it lists the node's pods at every start, and a resourceVersion from
  * before a restart would mostly be expired (410 Gone) anyway.
  *
@@ -25,6 +25,8 @@ export interface VmstatBaseline {
 export interface SavedCursors {
   kmsg?: KmsgCursor | undefined;
   docker?: bigint | undefined;
+  /** The Podman source's own cursor: its events come from another engine, with times of their own. */
+  podman?: bigint | undefined;
   vmstat?: VmstatBaseline | undefined;
 }
 
@@ -52,7 +54,15 @@ export class Cursors {
   }
 
   docker(): bigint | undefined {
-    const c = this.store.getMeta('docker_since_nano');
+    return this.nanos('docker_since_nano');
+  }
+
+  podman(): bigint | undefined {
+    return this.nanos('podman_since_nano');
+  }
+
+  private nanos(key: string): bigint | undefined {
+    const c = this.store.getMeta(key);
     return c !== undefined && /^\d+$/.test(c) ? BigInt(c) : undefined;
   }
 
@@ -71,6 +81,7 @@ export class Cursors {
       meta['kmsg_seq'] = String(c.kmsg.seq);
     }
     if (c.docker !== undefined) meta['docker_since_nano'] = c.docker.toString();
+    if (c.podman !== undefined) meta['podman_since_nano'] = c.podman.toString();
     if (c.vmstat !== undefined && this.bootId !== undefined) {
       meta['vmstat_boot_id'] = this.bootId;
       meta['vmstat_base'] = String(c.vmstat.base);
