@@ -20,6 +20,8 @@ export interface Config {
   containerdSocket: string | null;
   /** `--containerd-namespaces`: the only namespaces watched; undefined: every one but Docker's `moby`. */
   containerdNamespaces?: string[];
+  /** Podman API socket (its Docker-compatible API), or null when the Podman source is off (the default). */
+  podmanSocket: string | null;
   /** Kernel log device, or null when the kernel-log source is off. */
   kmsgPath: string | null;
   /** Container labels copied onto oomwatch_container_info (never environment variables). */
@@ -124,6 +126,13 @@ export function serveFlags(): FlagSpec[] {
       valueName: 'NAME,...',
       repeatable: true,
       help: "containerd namespaces to watch; default: every namespace containerd has, but moby (Docker's own) while the Docker source is on",
+    },
+    {
+      name: 'podman-socket',
+      type: 'string',
+      valueName: 'PATH',
+      default: 'none',
+      help: 'Podman API socket, followed through its Docker-compatible API (read-only calls only), such as /run/podman/podman.sock; "none" (the default) turns the Podman source off',
     },
     {
       name: 'kmsg',
@@ -267,6 +276,7 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Con
     retentionMs: v['retention'] as number,
     dockerSocket: off(v['docker-socket'] as string),
     containerdSocket,
+    podmanSocket: off(v['podman-socket'] as string),
     kmsgPath: off(v['kmsg'] as string),
     labelAllow,
     k8sEvents: v['k8s-events'] as boolean,

@@ -20,7 +20,12 @@ import { loadWebConfig } from './server/web-config';
 import type { Source } from './source';
 import { Poller } from './sources/cgroup-poller';
 import { containerdSourceFromConfig } from './sources/containerd';
-import { dockerSourceFromConfig } from './sources/docker';
+import {
+  type DockerListener,
+  type DockerSource,
+  dockerSourceFromConfig,
+  podmanSourceFromConfig,
+} from './sources/docker';
 import { KmsgSource } from './sources/kmsg/source';
 import { setUpKubernetes } from './sources/kubernetes';
 import { MemoryEventsWatch } from './sources/memory-events-watch';
@@ -125,35 +130,47 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
   ledger.restore(store.loadScopes(), cursors.vmstat());
   persistence.restoreRecentlyGone(Date.now(), config.seriesGraceMs);
 
-  // Docker: names, images and compose labels for the series, and oom/die/start events for the ledger.
-  // Work here runs on the event stream: each call only updates memory.
+  // Docker and Podman (its Docker-compatible API, the same source's code): names, images and compose labels
+  // for the series, and oom/die/start events for the ledger, named after the engine that sent them (a
+  // --docker-socket that turns out to be Podman's reports Podman's events). Both may run on one host: their
+  // containers and cgroups are apart. Work here runs on the event stream: each call only updates memory.
+  const engineListener: DockerListener = {
+    onOom: (ev) => ledger.onRuntimeOom({ runtime: ev.engine, id: ev.id, timeMs: ev.timeMs }),
+    // An exit whose code a container label hid and that could not be looked up is kept as exit code -1
+    // (exported as exit_code="unknown"): the exit happened.
+    onDie: (ev) =>
+      ledger.onRuntimeExit({
+        runtime: ev.engine,
+        id: ev.id,
+        exitCode: ev.exitCode ?? -1,
+        timeMs: ev.timeMs,
+      }),
+    onStart: (ev) => ledger.onRuntimeStart({ runtime: ev.engine, id: ev.id, timeMs: ev.timeMs }),
+    onMetadata: (id, meta) => {
+      // Only containers oomwatch already tracks: the others get it from the cache when first seen.
+      const entry = table.get(id);
+      if (entry && entry.applyMetadata(meta)) persistence.dirty(entry);
+    },
+  };
   const dockerCursor = cursors.docker();
   const docker = dockerSourceFromConfig(config, {
     log: log.child({ module: 'docker' }),
     ...(dockerCursor !== undefined ? { cursor: dockerCursor } : {}),
-    listener: {
-      onOom: (ev) => ledger.onRuntimeOom({ runtime: 'docker', id: ev.id, timeMs: ev.timeMs }),
-      // An exit whose code a container label hid and that could not be looked up is kept as exit code -1
-      // (exported as exit_code="unknown"): the exit happened.
-      onDie: (ev) =>
-        ledger.onRuntimeExit({
-          runtime: 'docker',
-          id: ev.id,
-          exitCode: ev.exitCode ?? -1,
-          timeMs: ev.timeMs,
-        }),
-      onStart: (ev) => ledger.onRuntimeStart({ runtime: 'docker', id: ev.id, timeMs: ev.timeMs }),
-      onMetadata: (id, meta) => {
-        // Only containers oomwatch already tracks: the others get it from the cache when first seen.
-        const entry = table.get(id);
-        if (entry && entry.applyMetadata(meta)) persistence.dirty(entry);
-      },
-    },
+    listener: engineListener,
   });
-  if (docker) {
+  const podmanCursor = cursors.podman();
+  const podman = podmanSourceFromConfig(config, {
+    log: log.child({ module: 'podman' }),
+    ...(podmanCursor !== undefined ? { cursor: podmanCursor } : {}),
+    listener: engineListener,
+  });
+  const engines = [docker, podman].filter((s): s is DockerSource => s !== undefined);
+  if (engines.length > 0) {
     table.onCreated((entry) => {
-      const meta = docker.metadataOf(entry.id);
-      if (meta) entry.applyMetadata(meta);
+      for (const engine of engines) {
+        const meta = engine.metadataOf(entry.id);
+        if (meta) entry.applyMetadata(meta);
+      }
     });
   }
   // containerd (nerdctl, ctr, the CRI plugin): names and images, TaskOOM/TaskExit/TaskStart for the ledger,
@@ -200,6 +217,7 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
       kmsg: kmsg?.cursor,
       docker: docker?.cursor,
       containerd: containerd?.cursor,
+      podman: podman?.cursor,
       vmstat: ledger.vmstatBaseline,
     });
   const self = new SelfMetrics({ containerCounts: () => table.counts() });
@@ -237,7 +255,7 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
     store,
     vmstat,
     ...(kmsg ? [kmsg] : []),
-    ...(docker ? [docker] : []),
+    ...engines,
     ...(containerd ? [containerd] : []),
     eventsWatch,
     poller,

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { ContainerEntry, ContainerTable } from '../state/containers';
-import type { RuntimeExitEvent } from './observations';
+import type { RuntimeExitEvent, RuntimeName } from './observations';
 
 /** Where exits are written (the state store). */
 export interface ExitSink {
@@ -19,8 +19,18 @@ export interface ExitClassifierOptions {
   dieGraceMs?: number;
   /** Called when an exit starts waiting for its evidence (see LedgerOptions.onWaiting). */
   onWaiting?: () => void;
+  /**
+   * Whether the kernel log currently delivers. An exit of a runtime that reports no OOM (Podman) has no other
+   * prompt witness: with the kernel log down it waits for a read of its cgroup (see ExitClassifier.tick).
+   */
+  kmsgUp?: () => boolean;
   now?: () => number;
 }
+
+/** Runtimes that never report an OOM: their exits are OOM-killed on the kernel's or the cgroup's word alone. */
+const NO_OOM_EVENTS: ReadonlySet<RuntimeName> = new Set<RuntimeName>(['podman']);
+/** Exits remembered to recognise one told twice (two sockets of one Podman); far more than exit at once. */
+const RECENT_EXITS = 1024;
 
 interface PendingDie {
   ev: RuntimeExitEvent;
@@ -36,6 +46,8 @@ interface PendingDie {
  */
 export class ExitClassifier {
   private pendingDies: PendingDie[] = [];
+  /** `<id>|<time>` of the exits recorded or waiting: the same exit from a second source is not another. */
+  private readonly recentExits = new Set<string>();
 
   constructor(private readonly opts: ExitClassifierOptions) {}
 
@@ -50,9 +62,15 @@ export class ExitClassifier {
 
   /**
    * An exit. `oom` and `die` race on cgroup v2, so an exit without OOM evidence waits a moment (dieGraceMs)
-   * before it is recorded.
+   * before it is recorded. The same exit (container and time) told again is dropped: a host whose Podman
+   * answers on two sockets given as --docker-socket and --podman-socket reports each exit on both.
    */
   onExit(ev: RuntimeExitEvent): void {
+    const key = `${ev.id}|${ev.timeMs}`;
+    if (this.recentExits.has(key)) return;
+    this.recentExits.add(key);
+    if (this.recentExits.size > RECENT_EXITS)
+      this.recentExits.delete(this.recentExits.values().next().value as string);
     const entry = this.opts.table.ensure(ev.id, this.now());
     if (this.sawOomThisRun(entry, ev.timeMs)) {
       this.record(entry, ev, true);
@@ -69,7 +87,7 @@ export class ExitClassifier {
     for (const d of this.pendingDies) {
       const entry = this.opts.table.ensure(d.ev.id, now);
       const oom = this.sawOomThisRun(entry, d.ev.timeMs);
-      if (oom || now - d.receivedMs >= (this.opts.dieGraceMs ?? 1500)) this.record(entry, d.ev, oom);
+      if (oom || this.waitedEnough(entry, d, now)) this.record(entry, d.ev, oom);
       else stillDying.push(d);
     }
     this.pendingDies = stillDying;
@@ -77,6 +95,22 @@ export class ExitClassifier {
 
   get pending(): boolean {
     return this.pendingDies.length > 0;
+  }
+
+  /**
+   * Whether an exit without OOM evidence has waited long enough to be recorded as not OOM-killed: dieGraceMs,
+   * in which the runtime's OOM event or the kernel-log record arrives. A runtime without OOM events (Podman)
+   * and the kernel log down leave only the cgroup counter: the exit then also waits for the first read of its
+   * cgroup after the exit, or for the cgroup to be gone (Podman removes it as the container stops, often
+   * before any read: such a kill is seen by the kernel log alone), at most the match window.
+   */
+  private waitedEnough(entry: ContainerEntry, d: PendingDie, now: number): boolean {
+    const waited = now - d.receivedMs;
+    if (waited < (this.opts.dieGraceMs ?? 1500)) return false;
+    if (!NO_OOM_EVENTS.has(d.ev.runtime) || (this.opts.kmsgUp?.() ?? true)) return true;
+    return (
+      !entry.present || (entry.lastReadMs ?? -Infinity) >= d.receivedMs || waited >= this.opts.matchWindowMs
+    );
   }
 
   private sawOomThisRun(entry: ContainerEntry, dieMs: number): boolean {

@@ -144,6 +144,7 @@ export class OomLedger {
       matchWindowMs: opts.matchWindowMs,
       ...(opts.dieGraceMs !== undefined ? { dieGraceMs: opts.dieGraceMs } : {}),
       ...(opts.onWaiting ? { onWaiting: opts.onWaiting } : {}),
+      kmsgUp: () => opts.kmsgUp(),
       now: () => this.now(),
     });
   }
@@ -361,7 +362,7 @@ export class OomLedger {
     const rt = ev.runtime;
     const entry = this.opts.table.ensure(ev.id, this.now());
     if (rt === 'docker') entry.dockerOomEvents++;
-    else entry.containerdOomEvents = (entry.containerdOomEvents ?? 0) + 1;
+    else if (rt === 'containerd') entry.containerdOomEvents = (entry.containerdOomEvents ?? 0) + 1;
     const previous = entry.lastRuntimeOomMs[rt];
     entry.lastRuntimeOomMs[rt] = ev.timeMs;
     entry.lastOomMs = Math.max(entry.lastOomMs ?? 0, ev.timeMs);

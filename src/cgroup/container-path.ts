@@ -8,6 +8,7 @@
  *   rootless Docker             /user.slice/user-1000.slice/user@1000.service/.../docker-<64hex>.scope
  *   Podman                      /machine.slice/libpod-<64hex>.scope   (libpod-conmon-<id>.scope is not one)
  *                               /libpod_parent/libpod-<64hex>         (cgroupfs driver)
+ *                               /libpod_parent/<pod>/libpod-<64hex>   (in a pod; libpod_parent/conmon is not one)
  *   Kubernetes, systemd driver  /kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod<uid_>.slice/
  *                                   cri-containerd-<64hex>.scope | crio-<64hex>.scope | docker-<64hex>.scope
  *                               Guaranteed pods: /kubepods.slice/kubepods-pod<uid_>.slice/...

@@ -65,7 +65,7 @@ export class SelfMetrics {
     const sources = this.sources;
     new client.Gauge({
       name: 'oomwatch_source_up',
-      help: 'Whether each source of oomwatch works: cgroup (polling), kmsg (kernel log), vmstat, docker, containerd, state (database), kubernetes.',
+      help: 'Whether each source of oomwatch works: cgroup (polling), kmsg (kernel log), vmstat, docker, podman, containerd, state (database), kubernetes.',
       labelNames: ['source'],
       registers,
       collect() {

@@ -14,9 +14,10 @@ export interface VmstatBaseline {
 
 /**
  * Where each stream resumes after a restart, kept in the state database's meta table: the kernel-log cursor
- * (boot id and sequence number), the Docker event cursor (the `timeNano` of the last event), the containerd
- * exit cursor (containerd replays nothing: exits up to it were delivered, later ones a list finds were not) and the
- * /proc/vmstat baseline (the host's kill count that every counted kill is part of, valid within one boot).
+ * (boot id and sequence number), the Docker and Podman event cursors (the `timeNano` of the last event), the
+ * containerd exit cursor (containerd replays nothing: exits up to it were delivered, later ones a list finds were
+ * not) and the /proc/vmstat baseline (the host's kill count that every counted kill is part of, valid within one
+ * boot).
  * The Kubernetes pod source keeps none: it lists the node's pods at every start, and a resourceVersion from
  * before a restart would mostly be expired (410 Gone) anyway.
  *
@@ -28,6 +29,8 @@ export interface SavedCursors {
   docker?: bigint | undefined;
   /** containerd: the exit time (ns) up to which exits were delivered (see ContainerdSource.cursor). */
   containerd?: bigint | undefined;
+  /** The Podman source's own cursor: its events come from another engine, with times of their own. */
+  podman?: bigint | undefined;
   vmstat?: VmstatBaseline | undefined;
 }
 
@@ -61,7 +64,15 @@ export class Cursors {
   }
 
   docker(): bigint | undefined {
-    const c = this.store.getMeta('docker_since_nano');
+    return this.nanos('docker_since_nano');
+  }
+
+  podman(): bigint | undefined {
+    return this.nanos('podman_since_nano');
+  }
+
+  private nanos(key: string): bigint | undefined {
+    const c = this.store.getMeta(key);
     return c !== undefined && /^\d+$/.test(c) ? BigInt(c) : undefined;
   }
 
@@ -86,6 +97,7 @@ export class Cursors {
     }
     if (c.docker !== undefined) meta['docker_since_nano'] = c.docker.toString();
     if (c.containerd !== undefined) meta['containerd_exit_nano'] = c.containerd.toString();
+    if (c.podman !== undefined) meta['podman_since_nano'] = c.podman.toString();
     if (c.vmstat !== undefined && this.bootId !== undefined) {
       meta['vmstat_boot_id'] = this.bootId;
       meta['vmstat_base'] = String(c.vmstat.base);

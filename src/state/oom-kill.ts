@@ -8,8 +8,12 @@ import type { ContainerLabels } from './labels';
 
 /** Where a kill counts on the host: a container's limit or kill, the whole host out of memory, or neither. */
 export type Scope = 'container' | 'system' | 'other';
-/** The container runtimes whose OOM events count as a source of their own (Docker `oom`, containerd TaskOOM). */
-export type RuntimeName = 'docker' | 'containerd';
+/**
+ * The container runtimes whose events reach the ledger. Their OOM events count as a source of their own (Docker
+ * `oom`, containerd TaskOOM); Podman sends none (4.x and 5.x have no such event), so its containers' kills carry
+ * the kernel log and the cgroup counter as sources, and `podman` names the runtime of their exits.
+ */
+export type RuntimeName = 'docker' | 'containerd' | 'podman';
 /** The sources that saw a kill: the kernel log, the cgroup counter, a runtime's OOM event (by runtime). */
 export type KillSource = 'kmsg' | 'cgroup' | RuntimeName;
 /**

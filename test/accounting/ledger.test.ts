@@ -712,6 +712,100 @@ describe('exits', () => {
   });
 });
 
+describe('exits of Podman containers (Podman reports no OOM: only the kernel log and the cgroup tell)', () => {
+  const P = hex(0x9d);
+  const podmanPath = `/libpod_parent/libpod-${P}`;
+  const started = (h: Harness): ContainerEntry => {
+    const e = h.container(P, { path: podmanPath });
+    h.ledger.onRuntimeStart({ runtime: 'podman', id: P, timeMs: h.now });
+    h.advance(100);
+    return e;
+  };
+
+  it('an exit 137 after the kernel-log record of its kill is oom_killed=true at once', () => {
+    const h = new Harness();
+    started(h);
+    h.kmsg(podmanPath);
+    h.advance(300);
+    h.die(P, 137, 'podman');
+    expect(h.exits).toEqual([{ id: P, exitCode: 137, oomKilled: true }]);
+    expect(h.recordsOf(P).map((r) => r.sources)).toEqual([['kmsg']]);
+  });
+
+  it('with the kernel log up, an exit 137 without a kill (podman kill) is recorded after the grace', () => {
+    const h = new Harness();
+    started(h);
+    h.die(P, 137, 'podman');
+    h.advance(1000);
+    expect(h.exits).toEqual([]);
+    h.advance(600);
+    expect(h.exits).toEqual([{ id: P, exitCode: 137, oomKilled: false }]);
+  });
+
+  it('with the kernel log down, the exit waits for a read of the cgroup, which shows the kill', () => {
+    const h = new Harness();
+    h.kmsgUp = false;
+    const e = started(h);
+    h.cgroup(e, 0);
+    h.advance(500);
+    h.die(P, 137, 'podman');
+    h.advance(2500); // past the grace: a Docker exit would be recorded by now
+    expect(h.exits).toEqual([]);
+    h.cgroup(e, 1); // the next poll
+    h.advance(250);
+    expect(h.exits).toEqual([{ id: P, exitCode: 137, oomKilled: true }]);
+    expect(h.kills(P)).toBe(1);
+  });
+
+  it('with the kernel log down, a read of the cgroup without a kill, or its removal, ends the wait', () => {
+    const h = new Harness();
+    h.kmsgUp = false;
+    const e = started(h);
+    h.cgroup(e, 0);
+    h.die(P, 137, 'podman');
+    h.advance(2000);
+    h.cgroup(e, 0);
+    h.advance(250);
+    expect(h.exits).toEqual([{ id: P, exitCode: 137, oomKilled: false }]);
+
+    const g = new Harness();
+    g.kmsgUp = false;
+    const gone = started(g);
+    g.die(P, 137, 'podman');
+    g.advance(2000);
+    expect(g.exits).toEqual([]);
+    g.table.markGone(gone, g.now);
+    g.advance(250);
+    expect(g.exits).toEqual([{ id: P, exitCode: 137, oomKilled: false }]);
+  });
+
+  it('with the kernel log down and the cgroup never read again, the wait ends with the match window', () => {
+    const h = new Harness();
+    h.kmsgUp = false;
+    started(h);
+    h.die(P, 0, 'podman');
+    h.advance(4000);
+    expect(h.exits).toEqual([]);
+    h.advance(1100);
+    expect(h.exits).toEqual([{ id: P, exitCode: 0, oomKilled: false }]);
+  });
+
+  it('the same exit told by two sockets of one Podman is one exit', () => {
+    const h = new Harness();
+    started(h);
+    h.kmsg(podmanPath);
+    h.die(P, 137, 'podman');
+    h.die(P, 137, 'podman');
+    h.advance(2000);
+    expect(h.exits).toEqual([{ id: P, exitCode: 137, oomKilled: true }]);
+    h.ledger.onRuntimeStart({ runtime: 'podman', id: P, timeMs: h.now });
+    h.advance(1000);
+    h.die(P, 0, 'podman'); // a later exit of the same container is another
+    h.advance(2000);
+    expect(h.exits).toHaveLength(2);
+  });
+});
+
 describe('host counter reconciliation (/proc/vmstat oom_kill)', () => {
   it('adds kills no source explained, after two polls, to scope other', () => {
     const h = new Harness();

@@ -24,6 +24,7 @@ describe('cursors in the state database', () => {
     expect(c.firstStart()).toBe(true);
     expect(c.kmsg()).toBeUndefined();
     expect(c.docker()).toBeUndefined();
+    expect(c.podman()).toBeUndefined();
     expect(c.vmstat()).toBeUndefined();
   });
 
@@ -31,6 +32,7 @@ describe('cursors in the state database', () => {
     new Cursors(store, 'boot-a').save({
       kmsg: { bootId: 'boot-a', seq: 4711 },
       docker: 1_796_000_000_123_456_789n,
+      podman: 1_796_000_001_987_654_321n,
       vmstat: { base: 12, timeMs: 1_796_000_000_000 },
     });
     await store.stop();
@@ -40,6 +42,7 @@ describe('cursors in the state database', () => {
     expect(c.firstStart()).toBe(false);
     expect(c.kmsg()).toEqual({ bootId: 'boot-a', seq: 4711 });
     expect(c.docker()).toBe(1_796_000_000_123_456_789n);
+    expect(c.podman()).toBe(1_796_000_001_987_654_321n);
     expect(c.vmstat()).toEqual({ base: 12, timeMs: 1_796_000_000_000 });
   });
 

@@ -2,15 +2,15 @@ import type Docker from 'dockerode';
 
 /**
  * The only Docker Engine API calls oomwatch makes, all read-only: ping, version, container list,
- * container inspect and the event stream. The Docker source and the on-call commands (cli/docker.ts) hold
- * this interface, never a full client, so a call that changes anything (create, kill, stop, exec…) cannot
- * be made from either.
+ * container inspect and the event stream, and against Podman its own container list and inspect. The
+ * Docker source and the on-call commands (cli/docker.ts) hold this interface, never a full client, so a
+ * call that changes anything (create, kill, stop, exec…) cannot be made from either.
  */
 export interface ReadOnlyDockerApi {
   /** `GET /_ping`. */
   ping(signal: AbortSignal): Promise<void>;
-  /** `GET /version`. */
-  version(signal: AbortSignal): Promise<{ Version?: string; ApiVersion?: string }>;
+  /** `GET /version`: the raw body (engine.ts tells Docker from Podman by it). */
+  version(signal: AbortSignal): Promise<{ Version?: string; ApiVersion?: string; Components?: unknown }>;
   /** `GET /containers/json?all=1`: the raw entries. */
   listContainers(signal: AbortSignal): Promise<unknown[]>;
   /**
@@ -23,6 +23,13 @@ export interface ReadOnlyDockerApi {
    * Aborting `signal` closes it.
    */
   containerEvents(since: string | undefined, signal: AbortSignal): Promise<NodeJS.ReadableStream>;
+  /**
+   * Podman only, `GET /v<apiVersion>/libpod/containers/json?all=true`: Podman's own list, whose entries say
+   * which containers are pods' infra containers (`IsInfra`). Absent from an API that cannot make the call.
+   */
+  libpodContainers?(apiVersion: string, signal: AbortSignal): Promise<unknown>;
+  /** Podman only, `GET /v<apiVersion>/libpod/containers/{id}/json`: rejects with `statusCode` 404 when gone. */
+  libpodInspect?(apiVersion: string, id: string, signal: AbortSignal): Promise<unknown>;
 }
 
 /** The read-only API over a Docker Engine unix socket, through dockerode. */
@@ -54,6 +61,7 @@ export function dockerodeApi(socketPath: string): ReadOnlyDockerApi {
       return (await version.call(d, { abortSignal: signal })) as {
         Version?: string;
         ApiVersion?: string;
+        Components?: unknown;
       };
     },
     async listContainers(signal) {
@@ -71,5 +79,35 @@ export function dockerodeApi(socketPath: string): ReadOnlyDockerApi {
       if (since !== undefined) opts['since'] = since;
       return (await docker()).getEvents(opts as Docker.GetEventsOptions);
     },
+    async libpodContainers(apiVersion, signal) {
+      return get(await docker(), `/v${apiVersion}/libpod/containers/json?`, { all: true }, signal);
+    },
+    async libpodInspect(apiVersion, id, signal) {
+      return get(
+        await docker(),
+        `/v${apiVersion}/libpod/containers/${encodeURIComponent(id)}/json?`,
+        {},
+        signal,
+      );
+    },
   };
+}
+
+/** A GET dockerode has no method for (Podman's libpod endpoints), through its HTTP layer: JSON in, errors as its own. */
+function get(d: Docker, path: string, query: Record<string, unknown>, signal: AbortSignal): Promise<unknown> {
+  const modem = d.modem as unknown as {
+    dial(opts: Record<string, unknown>, cb: (err: unknown, data: unknown) => void): void;
+  };
+  return new Promise((resolve, reject) =>
+    modem.dial(
+      {
+        path,
+        method: 'GET',
+        options: query,
+        abortSignal: signal,
+        statusCodes: { 200: true, 404: 'no such container', 500: 'server error' },
+      },
+      (err, data) => (err ? reject(err) : resolve(data)),
+    ),
+  );
 }

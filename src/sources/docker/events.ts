@@ -9,8 +9,12 @@
  * Since API 1.22 (Docker 1.10) an event has `Type`, `Action` and `Actor.{ID,Attributes}`; before that only
  * `status`, `id`, `from`, `time` and (1.21) `timeNano`, which current daemons still send beside the new
  * fields (see test/fixtures/docker/legacy/README.md). The parser reads the current fields and falls back to
- * the legacy ones. It is pure: text in, a typed result out, no I/O and no logging.
+ * the legacy ones. Podman's Docker-compatible API writes the current shape, with `containerExitCode` and
+ * `podId` among every container event's attributes (test/fixtures/podman/events.jsonl). It is pure: text in,
+ * a typed result out, no I/O and no logging.
  */
+
+import type { EngineKind } from './engine';
 
 /** The container actions oomwatch acts on; every other action is reported as ignored. */
 export type ContainerAction = 'create' | 'start' | 'oom' | 'die' | 'destroy' | 'rename';
@@ -73,6 +77,8 @@ export type ParsedLine =
 export interface ParseContext {
   /** The container's own labels (`Config.Labels`), when known. */
   labelsOf?(id: string): Readonly<Record<string, string>> | undefined;
+  /** The engine behind the stream (engine.ts): Podman's compat stream names one action differently. */
+  engine?: EngineKind;
 }
 
 const ACTIONS: ReadonlySet<string> = new Set<ContainerAction>([
@@ -154,15 +160,23 @@ export function dieExitCode(
 }
 
 /**
- * Labels as a create or start event shows them: the attributes without Docker's own `name` and `image`.
+ * Labels as a create or start event shows them: the attributes without Docker's own `name` and `image`, and
+ * from Podman also without the `containerExitCode` and `podId` it adds to every container event.
  * (A label that is itself called `name` or `image` is hidden by Docker's value here; the container list
  * and inspect give the true label set.)
  */
-export function labelsFromAttributes(attributes: Readonly<Record<string, string>>): Record<string, string> {
+export function labelsFromAttributes(
+  attributes: Readonly<Record<string, string>>,
+  engine: EngineKind = 'docker',
+): Record<string, string> {
+  const own = engine === 'podman' ? PODMAN_OWN_ATTRIBUTES : DOCKER_OWN_ATTRIBUTES;
   const labels: Record<string, string> = {};
-  for (const [k, v] of Object.entries(attributes)) if (k !== 'name' && k !== 'image') labels[k] = v;
+  for (const [k, v] of Object.entries(attributes)) if (!own.has(k)) labels[k] = v;
   return labels;
 }
+
+const DOCKER_OWN_ATTRIBUTES: ReadonlySet<string> = new Set(['name', 'image']);
+const PODMAN_OWN_ATTRIBUTES: ReadonlySet<string> = new Set(['name', 'image', 'containerExitCode', 'podId']);
 
 /** Parse one line of `GET /events`. Never throws. */
 export function parseEventLine(line: string, ctx: ParseContext = {}): ParsedLine {
@@ -209,6 +223,10 @@ export function parseEventLine(line: string, ctx: ParseContext = {}): ParsedLine
     }
     attributes = attrs;
   }
+  // Podman's compat stream (4.x, 5.x) passes libpod's `remove` through where Docker says `destroy`. Its other
+  // actions need nothing: `died` already comes as `die`, and `exec_died` (an exec'd process ended, the container
+  // lives on) is not a container exit, so it is ignored like Docker's `exec_die`.
+  if (ctx.engine === 'podman' && action === 'remove') action = 'destroy';
   if (!ACTIONS.has(action))
     return { kind: 'ignored', reason: `container action "${action}"`, ...timeOf(time) };
   if (id === '') return { kind: 'error', message: `container event with an empty id: ${quote(text)}` };

@@ -1,9 +1,34 @@
 /**
  * What went wrong talking to the Docker Engine, and the fix, in one sentence: the one text of the Docker
- * source's outage warning and of the on-call commands' "Docker is not reachable" warning.
+ * source's outage warning and of the on-call commands' "Docker is not reachable" warning. `source` podman:
+ * the same for Podman's Docker-compatible API (--podman-socket).
  */
-export function describeDockerProblem(err: unknown, socketPath: string, timeoutMs: number): string {
+export function describeDockerProblem(
+  err: unknown,
+  socketPath: string,
+  timeoutMs: number,
+  source: 'docker' | 'podman' = 'docker',
+): string {
+  if (source === 'podman')
+    return `Podman is not reachable at ${socketPath}: ${podmanReason(err) ?? reason(err, socketPath, timeoutMs)}`;
   return `Docker is not reachable at ${socketPath}: ${reason(err, socketPath, timeoutMs)}`;
+}
+
+/** The fixes that differ for Podman: it is daemonless, its API is a service started on demand or by hand. */
+function podmanReason(err: unknown): string | undefined {
+  const code = (err as { code?: string } | null | undefined)?.code;
+  switch (code) {
+    case 'ENOENT':
+      return "no socket there: Podman's API service is not running or listens elsewhere (systemctl enable --now podman.socket, or podman system service --time=0 unix://PATH; pass --podman-socket PATH, in a container mount the host's socket read-only)";
+    case 'EACCES':
+    case 'EPERM':
+      return "permission denied: run as root (rootful Podman) or as the user whose rootless Podman's socket it is";
+    case 'ECONNREFUSED':
+      return 'connection refused: the socket exists but no Podman service listens on it (systemctl start podman.socket)';
+    case 'ENOTSOCK':
+      return "not a unix socket: pass --podman-socket PATH of Podman's API socket";
+  }
+  return undefined;
 }
 
 function reason(err: unknown, socketPath: string, timeoutMs: number): string {

@@ -18,6 +18,13 @@ import {
   narrowInspect,
   narrowListed,
 } from './metadata';
+import {
+  type Engine,
+  type EngineKind,
+  engineFromVersion,
+  infraIdsFromLibpodList,
+  isInfraFromLibpodInspect,
+} from './engine';
 import { describeDockerProblem } from './problem';
 import { WorkQueue } from '../work-queue';
 
@@ -26,11 +33,19 @@ export interface DockerLifecycleEvent {
   id: string;
   timeMs: number;
   timeNano: bigint;
+  /** The engine that reported it: Docker, or Podman through its Docker-compatible API. */
+  engine: EngineKind;
+}
+
+/** Docker's `oom` event (Podman never sends one). */
+export interface DockerOom extends DockerOomEvent {
+  engine: EngineKind;
 }
 
 /** A `die` whose exit code is known: from the event itself, or from inspect when a label hid it. */
 export interface DockerDieWithExitCode extends DockerDieEvent {
   exitCodeFrom: 'event' | 'inspect';
+  engine: EngineKind;
 }
 
 /**
@@ -41,6 +56,7 @@ export interface DockerDieWithExitCode extends DockerDieEvent {
 export interface DockerDieWithoutExitCode extends Omit<DockerDieEvent, 'exitCode'> {
   exitCode: undefined;
   exitCodeFrom: 'unknown';
+  engine: EngineKind;
   /** Why, for the log. */
   why: string;
 }
@@ -57,8 +73,8 @@ export type DockerDie = DockerDieWithExitCode | DockerDieWithoutExitCode;
  * which can be after the container's `destroy`.
  */
 export interface DockerListener {
-  /** Docker's `oom`: an OOM situation in the container (one kill can raise several). */
-  onOom?(event: DockerOomEvent): void;
+  /** Docker's `oom`: an OOM situation in the container (one kill can raise several). Podman sends none. */
+  onOom?(event: DockerOom): void;
   onDie?(event: DockerDie): void;
   onStart?(event: DockerLifecycleEvent): void;
   onDestroy?(event: DockerLifecycleEvent): void;
@@ -72,8 +88,13 @@ export interface DockerListener {
 }
 
 export interface DockerSourceOptions {
-  /** Unix socket of the Docker Engine API (`--docker-socket`). */
+  /** Unix socket of the Docker Engine API (`--docker-socket`), or of Podman's (`--podman-socket`). */
   socketPath: string;
+  /**
+   * The source's name (`oomwatch_source_up{source}`) and the flag it comes from: `docker` for --docker-socket
+   * (default), `podman` for --podman-socket. Either way the engine on the socket is told from /version.
+   */
+  name?: 'docker' | 'podman';
   listener: DockerListener;
   log: Logger;
   /** `--label-allow`: container labels copied into ContainerMetadata.info. */
@@ -137,8 +158,12 @@ const EXIT_MATCH_MS = 5_000;
  * exponential backoff; nothing else in oomwatch waits for it.
  */
 export class DockerSource implements Source {
-  readonly name = 'docker';
+  readonly name: 'docker' | 'podman';
   private isUp = false;
+  /** What answered on the socket at the last connection (Docker until /version said otherwise). */
+  private engineInfo: Engine | undefined;
+  /** Podman pods' infra containers: never workloads, whatever list, inspect or events say of them. */
+  private readonly infra = new Set<string>();
   private stopped = true;
   private api: ReadOnlyDockerApi | undefined;
   private readonly allow: LabelAllowList;
@@ -182,6 +207,7 @@ export class DockerSource implements Source {
   };
 
   constructor(private readonly opts: DockerSourceOptions) {
+    this.name = opts.name ?? 'docker';
     this.allow = new LabelAllowList(opts.labelAllow ?? []);
     this.persistedCursor = opts.cursor ?? -1n;
     this.lastCursor = opts.cursor;
@@ -189,6 +215,15 @@ export class DockerSource implements Source {
 
   get up(): boolean {
     return this.isUp;
+  }
+
+  /** The engine behind the socket, as /version told at the last connection; undefined before the first. */
+  get engine(): Readonly<Engine> | undefined {
+    return this.engineInfo;
+  }
+
+  private get engineKind(): EngineKind {
+    return this.engineInfo?.kind ?? 'docker';
   }
 
   /**
@@ -286,6 +321,9 @@ export class DockerSource implements Source {
     const stream = this.abort.signal;
     await api.ping(AbortSignal.any([stream, AbortSignal.timeout(timeoutMs)]));
     const version = await api.version(AbortSignal.any([stream, AbortSignal.timeout(timeoutMs)]));
+    const engine = engineFromVersion(version);
+    if (this.engineInfo !== undefined && this.engineInfo.kind !== engine.kind) this.infra.clear();
+    this.engineInfo = engine;
 
     const replayFrom = this.lastCursor ?? this.firstStreamNs;
     const openedNs = BigInt(Date.now()) * 1_000_000n;
@@ -302,16 +340,20 @@ export class DockerSource implements Source {
       throw err;
     }
     if (!this.everConnected || this.outageLogged) {
+      const podman = engine.kind === 'podman';
       this.opts.log.info(
         {
           socket: this.opts.socketPath,
-          dockerVersion: version.Version,
+          engine: engine.kind,
+          [podman ? 'podmanVersion' : 'dockerVersion']: engine.version,
           apiVersion: version.ApiVersion,
           replayFrom: replayFrom?.toString(),
         },
-        this.everConnected
-          ? 'Docker Engine reachable again; following container events'
-          : 'connected to the Docker Engine; following container events',
+        `${this.everConnected ? `${this.engineName} reachable again` : `connected to ${podman ? '' : 'the '}${this.engineName}`}; following container events${
+          podman
+            ? ' (Podman reports no OOM events: kills are counted from the kernel log and the cgroup counters)'
+            : ''
+        }`,
       );
     }
     return { ended };
@@ -357,7 +399,7 @@ export class DockerSource implements Source {
   }
 
   private onLine(line: string): void {
-    const r = parseEventLine(line, { labelsOf: (id) => this.labels.get(id) });
+    const r = parseEventLine(line, { labelsOf: (id) => this.labels.get(id), engine: this.engineKind });
     if (r.kind === 'error') {
       this.stats.parseErrors++;
       this.logOnce(
@@ -388,15 +430,18 @@ export class DockerSource implements Source {
 
   private dispatch(e: ContainerEvent): void {
     const l = this.opts.listener;
-    const at = { id: e.id, timeMs: e.timeMs, timeNano: e.timeNano };
+    const engine = this.engineKind;
+    const at = { id: e.id, timeMs: e.timeMs, timeNano: e.timeNano, engine };
     this.listing?.touched.add(e.id);
     switch (e.action) {
       case 'create':
-        if (!e.legacy) this.learnLabels(e.id, labelsFromAttributes(e.attributes));
+        if (!e.legacy) this.learnLabels(e.id, labelsFromAttributes(e.attributes, engine));
+        this.checkInfra(e);
         return;
       case 'start': {
+        this.checkInfra(e);
         if (!e.legacy) {
-          const labels = labelsFromAttributes(e.attributes);
+          const labels = labelsFromAttributes(e.attributes, engine);
           this.learnLabels(e.id, labels);
           this.publishMetadata(e.id, metadataFromEvent(e.attributes, labels, this.allow));
         }
@@ -424,6 +469,7 @@ export class DockerSource implements Source {
       case 'destroy':
         this.labels.delete(e.id);
         this.metadata.delete(e.id);
+        this.infra.delete(e.id);
         this.running.delete(e.id);
         this.destroyed.add(e.id);
         if (this.destroyed.size > RECENT_KEYS)
@@ -439,6 +485,8 @@ export class DockerSource implements Source {
 
   /** Merge into the metadata cache, then tell the listener. */
   private publishMetadata(id: string, meta: ContainerMetadata): void {
+    // Labels never make a Podman infra container a sandbox: what libpod said is kept over what they imply.
+    if (this.infra.has(id)) meta = { ...meta, sandbox: true };
     const known = this.metadata.get(id);
     const merged: ContainerMetadata = { ...known };
     for (const [k, v] of Object.entries(meta))
@@ -457,6 +505,7 @@ export class DockerSource implements Source {
     const atMs = Date.now();
     this.listing = { destroyed: new Set(), touched: new Set() };
     try {
+      await this.listInfra(signal);
       const raw = await api.listContainers(signal);
       const listing = this.listing;
       const ids = new Set<string>();
@@ -485,6 +534,55 @@ export class DockerSource implements Source {
     } finally {
       this.listing = undefined;
     }
+  }
+
+  /**
+   * Podman: which containers are pods' infra containers, from Podman's own list (the Docker-compatible one does
+   * not say). A Podman whose libpod list fails is followed all the same, its infra containers then exported.
+   */
+  private async listInfra(signal: AbortSignal): Promise<void> {
+    const api = this.api as ReadOnlyDockerApi;
+    const version = this.engineInfo?.libpodApiVersion;
+    if (this.engineKind !== 'podman' || version === undefined || !api.libpodContainers) return;
+    let ids: Set<string>;
+    try {
+      ids = infraIdsFromLibpodList(await api.libpodContainers(version, signal));
+    } catch (err) {
+      if (signal.aborted) throw err;
+      this.logOnce(
+        'libpod-list',
+        'warn',
+        { err },
+        "Podman's own container list failed: pods' infra containers may be exported as containers (logged once)",
+      );
+      return;
+    }
+    this.infra.clear();
+    for (const id of ids) this.infra.add(id);
+  }
+
+  /**
+   * Podman: a container created in a pod (its events carry the pod's id) may be the pod's infra container;
+   * Podman's own inspect says, long before its cgroup exists (create comes before init).
+   */
+  private checkInfra(e: ContainerEvent): void {
+    const api = this.api as ReadOnlyDockerApi;
+    const version = this.engineInfo?.libpodApiVersion;
+    if (this.engineKind !== 'podman' || !e.attributes['podId'] || version === undefined) return;
+    if (this.infra.has(e.id) || !api.libpodInspect) return;
+    const libpodInspect = api.libpodInspect.bind(api);
+    this.queue?.push(`infra:${e.id}`, async () => {
+      let raw: unknown;
+      try {
+        raw = await libpodInspect(version, e.id, AbortSignal.timeout(this.opts.requestTimeoutMs ?? 10_000));
+      } catch (err) {
+        if ((err as { statusCode?: number }).statusCode === 404) return;
+        throw err;
+      }
+      if (!isInfraFromLibpodInspect(raw) || this.destroyed.has(e.id)) return;
+      this.infra.add(e.id);
+      this.publishMetadata(e.id, { sandbox: true });
+    });
   }
 
   /** Inspect a started container after inspectDelayMs, if it still runs then. Constant time. */
@@ -530,7 +628,7 @@ export class DockerSource implements Source {
    * stopped and its FinishedAt is this die's (a restart policy may have started it again meanwhile).
    */
   private queueExitLookup(e: DieEvent): void {
-    const at = { id: e.id, timeMs: e.timeMs, timeNano: e.timeNano };
+    const at = { id: e.id, timeMs: e.timeMs, timeNano: e.timeNano, engine: this.engineKind };
     const reason =
       e.unknownExit === 'exitCode-label'
         ? "the container has a label named exitCode, which hides Docker's exit code in the die event"
@@ -576,6 +674,11 @@ export class DockerSource implements Source {
     }
   }
 
+  /** How the log names what answers: the Docker Engine, or Podman's Docker-compatible API. */
+  private get engineName(): string {
+    return this.engineKind === 'podman' ? "Podman's Docker-compatible API" : 'Docker Engine';
+  }
+
   private onTaskError(key: string, err: unknown): void {
     // While Docker is down every inspect fails; the reconnect lists and inspects again.
     if (!this.isUp) return;
@@ -610,16 +713,22 @@ export class DockerSource implements Source {
 
   private markDown(err: unknown): void {
     this.isUp = false;
-    const problem = describeDockerProblem(err, this.opts.socketPath, this.opts.requestTimeoutMs ?? 10_000);
+    const who = this.name === 'podman' ? 'Podman' : 'Docker';
+    const problem = describeDockerProblem(
+      err,
+      this.opts.socketPath,
+      this.opts.requestTimeoutMs ?? 10_000,
+      this.name,
+    );
     if (this.outageLogged) {
-      this.opts.log.debug({ socket: this.opts.socketPath, problem }, 'Docker Engine still unreachable');
+      this.opts.log.debug({ socket: this.opts.socketPath, problem }, `${who} still unreachable`);
       return;
     }
     this.outageLogged = true;
     const maxS = (this.opts.backoffMaxMs ?? 10_000) / 1000;
     this.opts.log.warn(
       { socket: this.opts.socketPath, problem },
-      `Docker source down: ${problem}. oomwatch carries on without Docker events and metadata (cgroup counters and the kernel log still count OOM kills) and retries every ${maxS} s at most (--docker-socket none turns the Docker source off); this is logged once until Docker is back`,
+      `${who} source down: ${problem}. oomwatch carries on without ${who} events and metadata (cgroup counters and the kernel log still count OOM kills) and retries every ${maxS} s at most (--${this.name}-socket none turns the ${who} source off); this is logged once until ${who} is back`,
     );
   }
 

@@ -59,3 +59,23 @@ describe('describeDockerProblem', () => {
     expect(describeDockerProblem(err, '/s', 2000)).toBe(text);
   });
 });
+
+describe('describeDockerProblem for the Podman source', () => {
+  const errno = (code: string): Error => Object.assign(new Error(`connect ${code} /p`), { code });
+
+  it.each<[string, unknown, string]>([
+    [
+      'no socket: the API service is not running',
+      errno('ENOENT'),
+      "Podman is not reachable at /p: no socket there: Podman's API service is not running or listens elsewhere (systemctl enable --now podman.socket, or podman system service --time=0 unix://PATH; pass --podman-socket PATH, in a container mount the host's socket read-only)",
+    ],
+    [
+      'refused',
+      errno('ECONNREFUSED'),
+      'Podman is not reachable at /p: connection refused: the socket exists but no Podman service listens on it (systemctl start podman.socket)',
+    ],
+    ['the rest as for Docker', errno('EPIPE'), 'Podman is not reachable at /p: EPIPE connect EPIPE /p'],
+  ])('%s', (_name, err, text) => {
+    expect(describeDockerProblem(err, '/p', 2000, 'podman')).toBe(text);
+  });
+});
