@@ -81,6 +81,17 @@ export class V1Cgroups {
   }
 }
 
+/**
+ * The kernel's own count of OOM kills in a v1 memory cgroup (memory.oom_control's oom_kill, 4.13+). A test
+ * compares oomwatch with this rather than with 1: past its limit, the workload of allocateScript may lose more
+ * than one process (the shell collecting the output, and the pipe feeding it), and each is a kill.
+ */
+export function kernelOomKills(dir: string): number {
+  const m = /^oom_kill (\d+)$/m.exec(fs.readFileSync(path.join(dir, 'memory.oom_control'), 'utf8'));
+  if (!m) throw new Error(`${dir}/memory.oom_control has no oom_kill line (a kernel older than 4.13?)`);
+  return Number(m[1]);
+}
+
 /** A shell script that allocates about `mb` MB and then sleeps. */
 export function allocateScript(mb: number): string {
   return `x=$(head -c ${mb * 1024 * 1024} /dev/zero | tr "\\0" a); sleep 3600`;

@@ -1,4 +1,4 @@
-import { V1Cgroups, allocateScript, randomHex } from '../helpers/cgroup-v1';
+import { V1Cgroups, allocateScript, kernelOomKills, randomHex } from '../helpers/cgroup-v1';
 import { type RunningOomwatch, eventually, startOomwatch } from '../helpers/daemon';
 import {
   allocateShell,
@@ -154,17 +154,19 @@ describeIf(
       const dir = cg.make(`oomwatch-test-${randomHex(8)}`, 32 * 1024 * 1024);
       const { exited } = cg.runIn(dir, allocateScript(100));
       await exited;
+      const kills = kernelOomKills(dir); // the workload may lose more than one process
+      expect(kills).toBeGreaterThanOrEqual(1);
       const after = await eventually(
         async () => {
           const s = await ow.scrape();
-          return (valueOf(s, 'oomwatch_oom_kills_total', { scope: 'other' }) as number) >= other + 1
+          return (valueOf(s, 'oomwatch_oom_kills_total', { scope: 'other' }) as number) >= other + kills
             ? s
             : undefined;
         },
         10_000,
-        'scope other +1',
+        `scope other +${kills}`,
       );
-      expect(valueOf(after, 'oomwatch_oom_kills_total', { scope: 'other' })).toBe(other + 1);
+      expect(valueOf(after, 'oomwatch_oom_kills_total', { scope: 'other' })).toBe(other + kills);
       expect(findSamples(after, 'oomwatch_container_oom_kills_total').reduce((a, x) => a + x.value, 0)).toBe(
         containerKillsBefore,
       );
