@@ -1,6 +1,15 @@
 import type { CgroupHints, Runtime } from './container-path';
 
 /**
+ * How long a deleted container's cgroup still names it. The kernel's OOM record can be read after the runtime
+ * has already deleted the container (`ctr run --rm`: the task exits, containerd deletes it, and the kmsg reader
+ * takes the record at its next wake), and without its path the kill would land in scope="other".
+ */
+export const DELETED_KEEP_MS = 5 * 60_000;
+/** Bound on the deleted containers remembered (a churning host deletes many in five minutes). */
+const DELETED_MAX = 4096;
+
+/**
  * The CgroupHints a runtime source fills as it learns its containers (the containerd source: its namespaces,
  * and each container's cgroup from its OCI spec). One instance is shared by discovery and the ledger.
  */
@@ -8,14 +17,18 @@ export class RuntimeCgroupHints implements CgroupHints {
   private namespaces: ReadonlySet<string> = new Set();
   private readonly byPath = new Map<string, { id: string; runtime: Runtime }>();
   private readonly pathsOf = new Map<string, readonly string[]>();
+  /** Cgroup paths of containers deleted lately, oldest first: path -> who was there and until when. */
+  private readonly deleted = new Map<string, { id: string; runtime: Runtime; until: number }>();
   private changes = 0;
+
+  constructor(private readonly now: () => number = Date.now) {}
 
   get containerdNamespaces(): ReadonlySet<string> {
     return this.namespaces;
   }
 
   get hasContainerPaths(): boolean {
-    return this.byPath.size > 0;
+    return this.byPath.size > 0 || this.deleted.size > 0;
   }
 
   get version(): number {
@@ -23,7 +36,15 @@ export class RuntimeCgroupHints implements CgroupHints {
   }
 
   containerAt(cgroupPath: string): { id: string; runtime: Runtime } | undefined {
-    return this.byPath.get(cgroupPath);
+    const live = this.byPath.get(cgroupPath);
+    if (live) return live;
+    const gone = this.deleted.get(cgroupPath);
+    if (!gone) return undefined;
+    if (gone.until <= this.now()) {
+      this.deleted.delete(cgroupPath);
+      return undefined;
+    }
+    return { id: gone.id, runtime: gone.runtime };
   }
 
   /** The containerd namespaces the source watches (replacing those it said before). */
@@ -40,7 +61,10 @@ export class RuntimeCgroupHints implements CgroupHints {
     if (before && before.length === cgroupPaths.length && before.every((p, i) => p === cgroupPaths[i]))
       return;
     this.removeContainer(id);
-    for (const p of cgroupPaths) this.byPath.set(p, { id, runtime });
+    for (const p of cgroupPaths) {
+      this.byPath.set(p, { id, runtime });
+      this.deleted.delete(p);
+    }
     this.pathsOf.set(id, [...cgroupPaths]);
     this.changes++;
   }
@@ -51,6 +75,26 @@ export class RuntimeCgroupHints implements CgroupHints {
     for (const p of paths) if (this.byPath.get(p)?.id === id) this.byPath.delete(p);
     this.pathsOf.delete(id);
     this.changes++;
+  }
+
+  /**
+   * The runtime deleted a container: it is no longer a live container (discovery and relists forget it), but its
+   * cgroup keeps naming it for DELETED_KEEP_MS, for the kernel's OOM record that is read after the delete.
+   */
+  containerDeleted(id: string): void {
+    const paths = this.pathsOf.get(id);
+    if (!paths) return;
+    const now = this.now();
+    const runtime = this.byPath.get(paths[0] as string)?.runtime ?? 'containerd';
+    for (const p of paths) {
+      this.deleted.delete(p); // re-insert at the end: the map stays oldest first
+      this.deleted.set(p, { id, runtime, until: now + DELETED_KEEP_MS });
+    }
+    for (const [p, e] of this.deleted) {
+      if (e.until > now && this.deleted.size <= DELETED_MAX) break;
+      this.deleted.delete(p);
+    }
+    this.removeContainer(id);
   }
 
   /** Every container with a cgroup here (for tests and the source's relist). */

@@ -1,7 +1,7 @@
 import * as path from 'node:path';
 import { containerFromCgroupPath, shortId } from '../../src/cgroup/container-path';
 import { DiscoveryMemory, discoverContainers } from '../../src/cgroup/discover';
-import { RuntimeCgroupHints, cgroupOfOciPath } from '../../src/cgroup/hints';
+import { DELETED_KEEP_MS, RuntimeCgroupHints, cgroupOfOciPath } from '../../src/cgroup/hints';
 import { detectLayout } from '../../src/cgroup/layout';
 import { FdBudget } from '../../src/cgroup/reader';
 import { silentLogger } from '../../src/log';
@@ -134,6 +134,39 @@ describe('RuntimeCgroupHints', () => {
       false,
     ]);
     expect(hints.version).toBeGreaterThan(v2);
+  });
+
+  it("keeps naming a deleted container's cgroup for a while: the OOM record of `ctr run --rm` is read after the delete", () => {
+    let now = 1_000_000;
+    const hints = new RuntimeCgroupHints(() => now);
+    hints.setContainer('job', 'containerd', ['/default/job']);
+    hints.containerDeleted('job');
+    expect([...hints.containerIds()]).toEqual([]);
+    expect(hints.hasContainerPaths).toBe(true);
+    now += DELETED_KEEP_MS - 1;
+    expect(hints.containerAt('/default/job')).toEqual({ id: 'job', runtime: 'containerd' });
+    now += 1;
+    expect([hints.containerAt('/default/job'), hints.hasContainerPaths]).toEqual([undefined, false]);
+  });
+
+  it('lets a new container take over the path a deleted one left (ctr run --rm again, same id)', () => {
+    const hints = new RuntimeCgroupHints(() => 0);
+    hints.setContainer('job', 'containerd', ['/default/job']);
+    hints.containerDeleted('job');
+    hints.setContainer('job2', 'containerd', ['/default/job']);
+    hints.removeContainer('job2');
+    expect(hints.containerAt('/default/job')).toBeUndefined();
+  });
+
+  it('remembers at most 4096 deleted containers, forgetting the oldest first', () => {
+    const hints = new RuntimeCgroupHints(() => 0);
+    for (let i = 0; i < 4100; i++) {
+      hints.setContainer(`c${i}`, 'containerd', [`/default/c${i}`]);
+      hints.containerDeleted(`c${i}`);
+    }
+    expect(hints.containerAt('/default/c3')).toBeUndefined();
+    expect(hints.containerAt('/default/c4')).toEqual({ id: 'c4', runtime: 'containerd' });
+    expect(hints.containerAt('/default/c4099')).toEqual({ id: 'c4099', runtime: 'containerd' });
   });
 });
 

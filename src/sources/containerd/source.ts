@@ -532,7 +532,7 @@ export class ContainerdSource implements Source {
 
   private forget(id: string): void {
     this.known.delete(id);
-    this.opts.hints?.removeContainer(id);
+    this.opts.hints?.containerDeleted(id);
   }
 
   private remember(key: string): void {
