@@ -92,6 +92,17 @@ export function kernelOomKills(dir: string): number {
   return Number(m[1]);
 }
 
+/**
+ * The host kernel's count of OOM kills since boot (/proc/vmstat's oom_kill, 4.13+): the truth to compare with
+ * when the container's cgroup is gone by the time the test looks (Docker and Podman remove it at exit). The real
+ * suite runs one file at a time (jest -i), so the difference across a test is that test's kills.
+ */
+export function hostOomKills(): number {
+  const m = /^oom_kill (\d+)$/m.exec(fs.readFileSync('/proc/vmstat', 'utf8'));
+  if (!m) throw new Error('/proc/vmstat has no oom_kill line (a kernel older than 4.13?)');
+  return Number(m[1]);
+}
+
 /** A shell script that allocates about `mb` MB and then sleeps. */
 export function allocateScript(mb: number): string {
   return `x=$(head -c ${mb * 1024 * 1024} /dev/zero | tr "\\0" a); sleep 3600`;

@@ -1,4 +1,4 @@
-import { V1Cgroups, allocateScript, kernelOomKills, randomHex } from '../helpers/cgroup-v1';
+import { V1Cgroups, allocateScript, hostOomKills, kernelOomKills, randomHex } from '../helpers/cgroup-v1';
 import { type RunningOomwatch, eventually, startOomwatch } from '../helpers/daemon';
 import {
   allocateShell,
@@ -23,7 +23,11 @@ const kills = (samples: PromSample[], name: string): number | undefined =>
 const exits = (samples: PromSample[], name: string, code: string, oom: string): number | undefined =>
   valueOf(samples, 'oomwatch_container_exits_total', { name, exit_code: code, oom_killed: oom });
 
-/** Allocate past a 32 MB limit: the shell is OOM-killed, the container exits 137. */
+/**
+ * Allocate past a 32 MB limit: the shell is OOM-killed, the container exits 137. The kernel may kill a second
+ * process of the pipeline before the first one's memory is back (each a kill it counts itself), so tests compare
+ * with the kernel's own count (hostOomKills, across the test) rather than with 1.
+ */
 const OOM_ARGS = ['--memory=32m', '--memory-swap=32m'];
 const OOM_CMD = allocateShell(100);
 
@@ -53,13 +57,14 @@ describeIf(
     await removeTestContainers();
   });
 
-  it('docker run --rm past its limit: exactly one kill and one OOM exit, on /metrics within 2 s', async () => {
+  it("docker run --rm past its limit: the kernel's kills and one OOM exit, on /metrics within 2 s", async () => {
     const name = `${unique}-rm`;
+    const base = hostOomKills();
     const id = await runContainer({ name, rm: true, args: OOM_ARGS, cmd: OOM_CMD });
     const seen = await eventually(
       async () => {
         const s = await ow.scrape();
-        return kills(s, name) === 1 && exits(s, name, '137', 'true') === 1 ? Date.now() : undefined;
+        return (kills(s, name) ?? 0) >= 1 && exits(s, name, '137', 'true') === 1 ? Date.now() : undefined;
       },
       10_000,
       'the kill and the exit on /metrics',
@@ -68,33 +73,41 @@ describeIf(
     // The kill's time is the kernel's own (the kernel-log record), not when oomwatch saw it.
     const [event] = await oomEvents(ow, name);
     expect(seen - Date.parse(event?.time ?? '')).toBeLessThan(2000);
-    // Two polls later nothing moved: the kill was not counted again by another source.
+    // Two polls later nothing moved: each kill was counted once, not again by another source.
     await sleep(4500);
+    const kernel = hostOomKills() - base;
     const s = await ow.scrape();
-    expect(kills(s, name)).toBe(1);
+    expect(kernel).toBeGreaterThanOrEqual(1);
+    expect(kills(s, name)).toBe(kernel);
     expect(exits(s, name, '137', 'true')).toBe(1);
     expect(exits(s, name, '137', 'false')).toBeUndefined();
     const events = await oomEvents(ow, name);
-    expect(events).toHaveLength(1);
-    expect(events[0]).toMatchObject({ scope: 'container', container: { name }, victim: { comm: 'sh' } });
-    expect(events[0]?.victim?.rss_bytes).toBeGreaterThan(16 * 1024 * 1024);
-    expect(
-      valueOf(s, 'oomwatch_container_last_oom_kill_info', { name, victim_comm: 'sh', scope: 'container' }),
-    ).toBe(1);
+    expect(events).toHaveLength(kernel);
+    for (const e of events) expect(e).toMatchObject({ scope: 'container', container: { name } });
+    // The shell holding the allocation is the biggest process: the kernel's first choice.
+    const shell = events.find((e) => e.victim?.comm === 'sh');
+    expect(shell?.victim?.rss_bytes).toBeGreaterThan(16 * 1024 * 1024);
+    const last = findSamples(s, 'oomwatch_container_last_oom_kill_info', { name, scope: 'container' });
+    expect(last).toHaveLength(1);
+    expect(events.map((e) => e.victim?.comm)).toContain(last[0]?.labels['victim_comm']);
   });
 
-  it('a child process OOM-killed while the container lives on: one kill, no exit', async () => {
+  it("a child process OOM-killed while the container lives on: the kernel's kills, no exit", async () => {
     const name = `${unique}-child`;
+    const base = hostOomKills();
     // The main process sleeps; a child allocates past the limit and is the one killed.
     await runContainer({ name, args: OOM_ARGS, cmd: `(${allocateShell(100)}) & sleep 3600` });
     await eventually(
-      async () => (kills(await ow.scrape(), name) === 1 ? true : undefined),
+      async () => ((kills(await ow.scrape(), name) ?? 0) >= 1 ? true : undefined),
       15_000,
       'the child kill',
     );
     await sleep(4500);
+    const kernel = hostOomKills() - base;
     const s = await ow.scrape();
-    expect(kills(s, name)).toBe(1);
+    expect(kernel).toBeGreaterThanOrEqual(1);
+    expect(kills(s, name)).toBe(kernel);
+    expect(valueOf(s, 'oomwatch_container_cgroup_oom_kills_total', { name })).toBe(kernel);
     expect(findSamples(s, 'oomwatch_container_exits_total', { name })).toHaveLength(0);
     expect(valueOf(s, 'oomwatch_container_memory_usage_bytes', { name })).toBeGreaterThan(0);
   });
@@ -118,28 +131,40 @@ describeIf(
     expect(exits(s, name, '137', 'true')).toBeUndefined();
   });
 
-  it('20 containers OOM-killed at once: exactly 20 kills, each on its own container', async () => {
+  it("20 containers OOM-killed at once: the kernel's kills, each on its own container, each exit once", async () => {
     const names = Array.from({ length: 20 }, (_, i) => `${unique}-many-${i}`);
+    const base = hostOomKills();
     await Promise.all(
       names.map((name) => runContainer({ name, args: OOM_ARGS, cmd: `sleep 2; ${OOM_CMD}` })),
     );
     await eventually(
       async () => {
         const s = await ow.scrape();
-        return names.every((n) => kills(s, n) === 1) ? true : undefined;
+        return names.every((n) => (kills(s, n) ?? 0) >= 1 && exits(s, n, '137', 'true') === 1)
+          ? true
+          : undefined;
       },
       30_000,
-      'one kill on each of the 20 containers',
+      'a kill and an OOM exit on each of the 20 containers',
     ).catch(() => undefined); // on a timeout the per-container assertions below say which container has what
     await sleep(6000);
+    const kernel = hostOomKills() - base;
     const s = await ow.scrape();
+    let counted = 0;
     for (const n of names) {
-      expect({ name: n, kills: kills(s, n), exits: exits(s, n, '137', 'true') }).toEqual({
+      const k = kills(s, n) ?? 0;
+      counted += k;
+      expect({ name: n, killed: k >= 1, exits: exits(s, n, '137', 'true') }).toEqual({
         name: n,
-        kills: 1,
+        killed: true,
         exits: 1,
       });
+      // Each kill is its own event in the log, with its own victim.
+      const events = await oomEvents(ow, n);
+      expect({ name: n, events: events.length }).toEqual({ name: n, events: k });
+      expect(new Set(events.map((e) => e.victim?.pid)).size).toBe(k);
     }
+    expect(counted).toBe(kernel);
   });
 
   it('a process OOM-killed in a memory cgroup that is not a container: scope other, no container changes', async () => {
@@ -190,6 +215,7 @@ describeIf(
     const args = ['--cgroup-root', '/sys/fs/cgroup', '--interval', '1', '--kmsg', '/dev/kmsg'];
     let ow = await startOomwatch({ args });
     const stateDir = ow.stateDir;
+    const base = hostOomKills();
     const id = await runContainer({ name, args: OOM_ARGS, cmd: `sleep 3; ${OOM_CMD}` });
     await eventually(
       async () => (kills(await ow.scrape(), name) === 0 ? true : undefined),
@@ -201,16 +227,18 @@ describeIf(
 
     expect(await waitExit(id)).toBe(137); // killed while oomwatch is down
 
+    const kernel = hostOomKills() - base;
     ow = await startOomwatch({ args, stateDir });
     try {
       await eventually(
-        async () => (kills(await ow.scrape(), name) === 1 ? true : undefined),
+        async () => (kills(await ow.scrape(), name) === kernel ? true : undefined),
         15_000,
-        'the kill counted after the restart',
+        `the ${kernel} kill(s) the kernel counted, after the restart`,
       );
       await sleep(3000);
       const after = await ow.scrape();
-      expect(kills(after, name)).toBe(1);
+      expect(kernel).toBeGreaterThanOrEqual(1);
+      expect(kills(after, name)).toBe(kernel);
       expect(exits(after, name, '137', 'true')).toBe(1);
       // No counter went backwards across the restart.
       for (const b of before.filter((x) => x.name.endsWith('_total') && x.labels['name'] === name)) {
@@ -241,21 +269,28 @@ describeIf(
       expect(valueOf(await ow.scrape(), 'oomwatch_source_up', { source: 'kmsg' })).toBe(0);
       const rm = `nokmsg-rm-${randomHex(6)}`;
       const kept = `nokmsg-kept-${randomHex(6)}`;
+      const base = hostOomKills();
       await runContainer({ name: rm, rm: true, args: OOM_ARGS, cmd: OOM_CMD });
       await runContainer({ name: kept, args: OOM_ARGS, cmd: `(${allocateShell(100)}) & sleep 3600` });
       await eventually(
         async () => {
           const s = await ow.scrape();
-          return kills(s, rm) === 1 && kills(s, kept) === 1 ? true : undefined;
+          return (kills(s, rm) ?? 0) >= 1 && (kills(s, kept) ?? 0) >= 1 ? true : undefined;
         },
         15_000,
         'both kills',
       );
       await sleep(3000);
+      const kernel = hostOomKills() - base;
       const s = await ow.scrape();
-      expect(kills(s, rm)).toBe(1);
-      expect(kills(s, kept)).toBe(1);
-      expect(valueOf(s, 'oomwatch_container_cgroup_oom_kills_total', { name: kept })).toBe(1);
+      // The living container's kills are its cgroup's own count, exactly. Without the kernel log the --rm
+      // container's come from Docker's `oom` events (its cgroup is gone before a poll can read it): at least one,
+      // and never more than the kernel counted.
+      const keptKills = valueOf(s, 'oomwatch_container_cgroup_oom_kills_total', { name: kept }) ?? 0;
+      expect(keptKills).toBeGreaterThanOrEqual(1);
+      expect(kills(s, kept)).toBe(keptKills);
+      expect(kills(s, rm)).toBeGreaterThanOrEqual(1);
+      expect((kills(s, rm) ?? 0) + keptKills).toBeLessThanOrEqual(kernel);
     } finally {
       await ow.stop();
     }
@@ -266,7 +301,7 @@ interface ApiEvent {
   time: string;
   scope: string;
   container: { name: string } | null;
-  victim: { comm: string; rss_bytes: number } | null;
+  victim: { pid: number; comm: string; rss_bytes: number } | null;
 }
 
 async function oomEvents(ow: RunningOomwatch, container: string): Promise<ApiEvent[]> {
