@@ -254,7 +254,7 @@ describeIf(
     }
   });
 
-  it('kmsg unavailable: kills still counted from cgroup counters and Docker events; source_up{kmsg} is 0', async () => {
+  it("kmsg unavailable: kills counted from cgroup counters and Docker's oom events, none lost host-wide; source_up{kmsg} is 0", async () => {
     ensureTestImage();
     const ow = await startOomwatch({
       args: ['--cgroup-root', '/sys/fs/cgroup', '--interval', '1', '--kmsg', '/nonexistent/kmsg'],
@@ -269,27 +269,60 @@ describeIf(
       expect(valueOf(await ow.scrape(), 'oomwatch_source_up', { source: 'kmsg' })).toBe(0);
       const rm = `nokmsg-rm-${randomHex(6)}`;
       const kept = `nokmsg-kept-${randomHex(6)}`;
+      const sinceS = Math.floor(Date.now() / 1000) - 1;
       const base = hostOomKills();
-      await runContainer({ name: rm, rm: true, args: OOM_ARGS, cmd: OOM_CMD });
+      const countedBefore = allScopes(await ow.scrape());
+      const rmId = await runContainer({ name: rm, rm: true, args: OOM_ARGS, cmd: OOM_CMD });
       await runContainer({ name: kept, args: OOM_ARGS, cmd: `(${allocateShell(100)}) & sleep 3600` });
+      await waitForGone(rmId);
+      await eventually(
+        async () =>
+          (valueOf(await ow.scrape(), 'oomwatch_container_cgroup_oom_kills_total', { name: kept }) ?? 0) >= 1
+            ? true
+            : undefined,
+        15_000,
+        "the kept container's kill in its cgroup's count",
+      );
+      // Whether Docker reported the --rm container's OOM at all: containerd drops the notification of a cgroup
+      // it has already deleted, which a container killed and removed at once can race (seen here under load).
+      const dockerOoms = (
+        await docker(
+          'events',
+          '--since',
+          String(sinceS),
+          '--until',
+          String(Math.ceil(Date.now() / 1000)),
+          '--filter',
+          `container=${rmId}`,
+          '--filter',
+          'event=oom',
+          '--format',
+          '{{.Action}}',
+        )
+      )
+        .split('\n')
+        .filter(Boolean).length;
+      // Nothing is lost host-wide: every kill the kernel counted is counted somewhere, at the latest by the
+      // /proc/vmstat reconciliation (scope other) two polls after no source explained it.
       await eventually(
         async () => {
-          const s = await ow.scrape();
-          return (kills(s, rm) ?? 0) >= 1 && (kills(s, kept) ?? 0) >= 1 ? true : undefined;
+          const counted = allScopes(await ow.scrape()) - countedBefore;
+          const kernel = hostOomKills() - base;
+          if (counted === kernel) return true;
+          throw new Error(`oomwatch counted ${counted} kills across scopes, the kernel ${kernel}`);
         },
-        15_000,
-        'both kills',
+        10_000,
+        'every kill the kernel counted',
       );
-      await sleep(3000);
       const kernel = hostOomKills() - base;
       const s = await ow.scrape();
-      // The living container's kills are its cgroup's own count, exactly. Without the kernel log the --rm
-      // container's come from Docker's `oom` events (its cgroup is gone before a poll can read it): at least one,
-      // and never more than the kernel counted.
+      // The living container's kills are its cgroup's own count, exactly.
       const keptKills = valueOf(s, 'oomwatch_container_cgroup_oom_kills_total', { name: kept }) ?? 0;
       expect(keptKills).toBeGreaterThanOrEqual(1);
       expect(kills(s, kept)).toBe(keptKills);
-      expect(kills(s, rm)).toBeGreaterThanOrEqual(1);
+      // The --rm container's cgroup is gone before a poll can read it: its kill is the container's when Docker
+      // reported the OOM, and never more kills than the kernel counted.
+      if (dockerOoms > 0) expect(kills(s, rm)).toBeGreaterThanOrEqual(1);
       expect((kills(s, rm) ?? 0) + keptKills).toBeLessThanOrEqual(kernel);
     } finally {
       await ow.stop();
@@ -316,6 +349,11 @@ async function waitForGone(id: string): Promise<number> {
     if (out === '') return Date.now();
     await sleep(50);
   }
+}
+
+/** oomwatch_oom_kills_total summed over its scopes (container, system, other). */
+function allScopes(samples: PromSample[]): number {
+  return findSamples(samples, 'oomwatch_oom_kills_total').reduce((sum, x) => sum + x.value, 0);
 }
 
 function sleep(ms: number): Promise<void> {
