@@ -146,6 +146,8 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
         timeMs: ev.timeMs,
       }),
     onStart: (ev) => ledger.onRuntimeStart({ runtime: ev.engine, id: ev.id, timeMs: ev.timeMs }),
+    // A new limit shows at the next poll, not when the settings are next re-read (every 30 s).
+    onUpdate: (ev) => table.get(ev.id)?.reader?.settingsChanged(),
     onMetadata: (id, meta) => {
       // Only containers oomwatch already tracks: the others get it from the cache when first seen.
       const entry = table.get(id);

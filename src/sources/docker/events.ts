@@ -17,7 +17,7 @@
 import type { EngineKind } from './engine';
 
 /** The container actions oomwatch acts on; every other action is reported as ignored. */
-export type ContainerAction = 'create' | 'start' | 'oom' | 'die' | 'destroy' | 'rename';
+export type ContainerAction = 'create' | 'start' | 'oom' | 'die' | 'destroy' | 'rename' | 'update';
 
 interface EventBase {
   /** Container id as Docker sent it (64 hex on every daemon since 1.x; shortened only in old API docs). */
@@ -44,6 +44,10 @@ export interface OomEvent extends EventBase {
 export interface DestroyEvent extends EventBase {
   action: 'destroy';
 }
+/** `docker update`: the container's resources changed (its memory limit among them). */
+export interface UpdateEvent extends EventBase {
+  action: 'update';
+}
 export interface RenameEvent extends EventBase {
   action: 'rename';
   /** The new name, without the leading '/'. */
@@ -65,7 +69,8 @@ export interface DieEvent extends EventBase {
   unknownExit?: UnknownExitReason;
 }
 
-export type ContainerEvent = CreateEvent | StartEvent | OomEvent | DieEvent | DestroyEvent | RenameEvent;
+export type ContainerEvent =
+  CreateEvent | StartEvent | OomEvent | DieEvent | DestroyEvent | RenameEvent | UpdateEvent;
 
 export type ParsedLine =
   | { kind: 'event'; event: ContainerEvent }
@@ -88,6 +93,7 @@ const ACTIONS: ReadonlySet<string> = new Set<ContainerAction>([
   'die',
   'destroy',
   'rename',
+  'update',
 ]);
 const INTEGER = /^-?\d+$/;
 /**
@@ -255,7 +261,11 @@ export function parseEventLine(line: string, ctx: ParseContext = {}): ParsedLine
     case 'start':
     case 'oom':
     case 'destroy':
-      return { kind: 'event', event: { ...base, action: action as 'create' | 'start' | 'oom' | 'destroy' } };
+    case 'update':
+      return {
+        kind: 'event',
+        event: { ...base, action: action as 'create' | 'start' | 'oom' | 'destroy' | 'update' },
+      };
   }
 }
 

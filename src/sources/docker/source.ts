@@ -78,6 +78,8 @@ export interface DockerListener {
   onDie?(event: DockerDie): void;
   onStart?(event: DockerLifecycleEvent): void;
   onDestroy?(event: DockerLifecycleEvent): void;
+  /** `docker update`: the container's limits may have changed (Podman's compat stream sends none). */
+  onUpdate?(event: DockerLifecycleEvent): void;
   /** Metadata learnt from the container list, inspect, or a start/rename event; fields not known are undefined. */
   onMetadata?(id: string, meta: ContainerMetadata): void;
   /**
@@ -198,7 +200,7 @@ export class DockerSource implements Source {
   private everConnected = false;
   private readonly loggedOnce = new Set<string>();
   readonly stats: DockerSourceStats = {
-    delivered: { create: 0, start: 0, oom: 0, die: 0, destroy: 0, rename: 0 },
+    delivered: { create: 0, start: 0, oom: 0, die: 0, destroy: 0, rename: 0, update: 0 },
     ignored: 0,
     parseErrors: 0,
     duplicates: 0,
@@ -479,6 +481,9 @@ export class DockerSource implements Source {
         return;
       case 'rename':
         this.publishMetadata(e.id, { name: e.name });
+        return;
+      case 'update':
+        this.call('onUpdate', () => l.onUpdate?.(at));
         return;
     }
   }

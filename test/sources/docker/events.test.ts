@@ -52,6 +52,7 @@ describe('Docker event lines captured from a real dockerd', () => {
     'current/kill.jsonl',
     'current/exitcode-label.jsonl',
     'current/rename-stop.jsonl',
+    'current/update.jsonl',
     'current/exec.jsonl',
     'current/restart.jsonl',
     'current/kubernetes.jsonl',
@@ -137,6 +138,14 @@ describe('Docker event lines captured from a real dockerd', () => {
     expect(rename?.attributes['oldName']).toBe(`/${want.name}`);
     expect(dies(rs)).toEqual([expect.objectContaining({ exitCode: want.exitCode })]);
     expect(actions(rs)).toEqual(['create', 'start', 'rename', 'die', 'destroy']);
+  });
+
+  it('update: docker update of a running container is an update event on its id, between start and die', () => {
+    const want = expected['update'] as { id: string; memoryBefore: number; memoryAfter: number };
+    expect(want.memoryAfter).not.toBe(want.memoryBefore); // Docker itself changed the limit
+    const rs = parseStream('current/update.jsonl');
+    expect(actions(rs)).toEqual(['create', 'start', 'update', 'die', 'destroy']);
+    expect(events(rs).find((e) => e.action === 'update')?.id).toBe(want.id);
   });
 
   it('exec: exec_die carries an exitCode too, but it is not the container dying', () => {
