@@ -171,8 +171,9 @@ interface Row {
   rssWarm: number;
   rssAfter: number;
   hwm: number;
-  /** Median resident memory over the CPU window. */
+  /** Median resident memory over the CPU window, and of it the anonymous part (RssAnon). */
   rssPolling: number;
+  anonPolling: number;
   pollErrors: number;
 }
 
@@ -224,9 +225,12 @@ async function measurePolls(tree: BenchTree, o: Options, interval: string, fdLim
     let cpu1 = cpu0;
     let m1 = m0;
     const rss: number[] = [];
+    const anon: number[] = [];
     for (let waitS = o.windowS; ; waitS = Math.max(1, o.windowS / 2)) {
       for (let t = 0; t < waitS * 2; t++) {
-        rss.push(memoryOf(daemon.pid).rssMb);
+        const mem = memoryOf(daemon.pid);
+        rss.push(mem.rssMb);
+        anon.push(mem.anonMb);
         await sleep(500);
       }
       cpu1 = cpuTimes(daemon.pid);
@@ -250,6 +254,10 @@ async function measurePolls(tree: BenchTree, o: Options, interval: string, fdLim
       pollErrors,
       rssPolling: percentile(
         rss.sort((a, b) => a - b),
+        50,
+      ),
+      anonPolling: percentile(
+        anon.sort((a, b) => a - b),
         50,
       ),
       hwm: memoryOf(daemon.pid).hwmMb,
@@ -352,6 +360,7 @@ const COLUMNS: Array<[string, (r: Row) => string]> = [
   ['size KiB', (r) => r.scrapeKb.toFixed(0)],
   ['series', (r) => String(r.series)],
   ['RSS MB (polling)', (r) => r.rssPolling.toFixed(1)],
+  ['of which anon', (r) => r.anonPolling.toFixed(1)],
   ['RSS before scrapes', (r) => r.rssWarm.toFixed(1)],
   ['RSS after scrapes', (r) => r.rssAfter.toFixed(1)],
   ['peak RSS', (r) => r.hwm.toFixed(1)],
@@ -378,6 +387,24 @@ async function main(): Promise<void> {
       `node ${process.version}, kernel ${os.release()}, ${os.cpus().length} cores (${cpuModel}), ` +
       `fd soft limit ${softFdLimit()}, intervals ${o.intervals.join(', ')}, load average ${os.loadavg()[0]?.toFixed(1)}` +
       `${o.nodeArgs.length ? `, node ${o.nodeArgs.join(' ')}` : ''}`,
+  );
+  // What Node.js itself holds with the same flags and nothing loaded: the share of the RSS below that is not
+  // oomwatch's to lower.
+  const idle = JSON.parse(
+    execFileSync(
+      process.execPath,
+      [
+        ...o.nodeArgs,
+        '-e',
+        `setTimeout(() => { const s = require('fs').readFileSync('/proc/self/status', 'latin1');
+          const kb = (k) => Number(new RegExp('^' + k + ':\\\\s+(\\\\d+)', 'm').exec(s)[1]);
+          console.log(JSON.stringify({ rss: kb('VmRSS') / 1024, anon: kb('RssAnon') / 1024 })); }, 1000)`,
+      ],
+      { encoding: 'utf8' },
+    ),
+  ) as { rss: number; anon: number };
+  console.log(
+    `node alone (same flags, an empty script): RSS ${idle.rss.toFixed(1)} MB, of which anon ${idle.anon.toFixed(1)} MB`,
   );
   const rows: Row[] = [];
   const notes: string[] = [];

@@ -544,11 +544,16 @@ export function cpuMs(pid: number): number {
   return t.userMs + t.sysMs;
 }
 
-export function memoryOf(pid: number): { rssMb: number; hwmMb: number } {
+/**
+ * Resident memory of a process: all of it (VmRSS, what top and the container runtime show), the anonymous part
+ * (RssAnon: heap, stacks, malloc: what the process itself holds) and its high-water mark. The rest of VmRSS is
+ * file pages (RssFile: the node binary's and addons' code, shared with the page cache).
+ */
+export function memoryOf(pid: number): { rssMb: number; anonMb: number; hwmMb: number } {
   const status = fs.readFileSync(`/proc/${pid}/status`, 'latin1');
   const kb = (key: string): number =>
     Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN);
-  return { rssMb: kb('VmRSS') / 1024, hwmMb: kb('VmHWM') / 1024 };
+  return { rssMb: kb('VmRSS') / 1024, anonMb: kb('RssAnon') / 1024, hwmMb: kb('VmHWM') / 1024 };
 }
 
 export function openFds(pid: number): number {
