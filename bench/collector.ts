@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -390,21 +390,12 @@ async function main(): Promise<void> {
   );
   // What Node.js itself holds with the same flags and nothing loaded: the share of the RSS below that is not
   // oomwatch's to lower.
-  const idle = JSON.parse(
-    execFileSync(
-      process.execPath,
-      [
-        ...o.nodeArgs,
-        '-e',
-        `setTimeout(() => { const s = require('fs').readFileSync('/proc/self/status', 'latin1');
-          const kb = (k) => Number(new RegExp('^' + k + ':\\\\s+(\\\\d+)', 'm').exec(s)[1]);
-          console.log(JSON.stringify({ rss: kb('VmRSS') / 1024, anon: kb('RssAnon') / 1024 })); }, 1000)`,
-      ],
-      { encoding: 'utf8' },
-    ),
-  ) as { rss: number; anon: number };
+  const idleNode = spawn(process.execPath, [...o.nodeArgs, '-e', 'setTimeout(() => {}, 5000)']);
+  await sleep(1000);
+  const idle = memoryOf(idleNode.pid as number);
+  idleNode.kill();
   console.log(
-    `node alone (same flags, an empty script): RSS ${idle.rss.toFixed(1)} MB, of which anon ${idle.anon.toFixed(1)} MB`,
+    `node alone (same flags, an empty script): RSS ${idle.rssMb.toFixed(1)} MB, of which anon ${idle.anonMb.toFixed(1)} MB`,
   );
   const rows: Row[] = [];
   const notes: string[] = [];

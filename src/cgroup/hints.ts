@@ -85,10 +85,11 @@ export class RuntimeCgroupHints implements CgroupHints {
     const paths = this.pathsOf.get(id);
     if (!paths) return;
     const now = this.now();
-    const runtime = this.byPath.get(paths[0] as string)?.runtime ?? 'containerd';
     for (const p of paths) {
+      const live = this.byPath.get(p);
+      if (live?.id !== id) continue; // another container took the path over
       this.deleted.delete(p); // re-insert at the end: the map stays oldest first
-      this.deleted.set(p, { id, runtime, until: now + DELETED_KEEP_MS });
+      this.deleted.set(p, { ...live, until: now + DELETED_KEEP_MS });
     }
     for (const [p, e] of this.deleted) {
       if (e.until > now && this.deleted.size <= DELETED_MAX) break;

@@ -87,9 +87,7 @@ export class V1Cgroups {
  * than one process (the shell collecting the output, and the pipe feeding it), and each is a kill.
  */
 export function kernelOomKills(dir: string): number {
-  const m = /^oom_kill (\d+)$/m.exec(fs.readFileSync(path.join(dir, 'memory.oom_control'), 'utf8'));
-  if (!m) throw new Error(`${dir}/memory.oom_control has no oom_kill line (a kernel older than 4.13?)`);
-  return Number(m[1]);
+  return oomKillLine(path.join(dir, 'memory.oom_control'));
 }
 
 /**
@@ -98,8 +96,13 @@ export function kernelOomKills(dir: string): number {
  * suite runs one file at a time (jest -i), so the difference across a test is that test's kills.
  */
 export function hostOomKills(): number {
-  const m = /^oom_kill (\d+)$/m.exec(fs.readFileSync('/proc/vmstat', 'utf8'));
-  if (!m) throw new Error('/proc/vmstat has no oom_kill line (a kernel older than 4.13?)');
+  return oomKillLine('/proc/vmstat');
+}
+
+/** The `oom_kill N` line both files have (from 4.13). */
+function oomKillLine(file: string): number {
+  const m = /^oom_kill (\d+)$/m.exec(fs.readFileSync(file, 'utf8'));
+  if (!m) throw new Error(`${file} has no oom_kill line (a kernel older than 4.13?)`);
   return Number(m[1]);
 }
 
