@@ -39,11 +39,16 @@ interface Classified {
   own: boolean;
 }
 
-/** A sub-directory: its name, and its path relative to the root and absolute (made once per listing). */
+/**
+ * A sub-directory: its name, and its path relative to the root and absolute (made once per listing); and
+ * what its name was classified as, for the classification generation `generation` of the DiscoveryMemory.
+ */
 interface Subdirectory {
   name: string;
   rel: string;
   abs: string;
+  classified?: Classified;
+  generation?: number;
 }
 
 /** A directory's sub-directories as last listed, and what its stat said then. */
@@ -53,6 +58,8 @@ interface Listing {
   mtimeMs: number;
   ctimeMs: number;
   subdirectories: Subdirectory[];
+  /** The walk that last went through this directory: listings no walk reaches any more are dropped. */
+  walk: number;
 }
 
 /**
@@ -71,26 +78,26 @@ interface Listing {
  * `relistAfterMs`, which bounds the delay of any change the rules above do not see.
  */
 export class DiscoveryMemory {
-  private previous = new Map<string, Map<string, Classified>>();
   private hints: CgroupHints | undefined;
   private hintsVersion: number | undefined;
-  private current = new Map<string, Map<string, Classified>>();
-  private listings = new Map<string, Listing>();
-  private listedNow = new Map<string, Listing>();
+  /**
+   * Classifications are kept on the listings' Subdirectory objects, valid for this generation; it moves when
+   * the hints change. On a stable host a walk then allocates nothing: no map rebuilt, no name parsed.
+   */
+  private generation = 0;
+  private readonly listings = new Map<string, Listing>();
+  private walkNumber = 0;
   private readonly changedDirs = new Set<string>();
   private listedAtMs = 0;
 
   constructor(private readonly relistAfterMs = 60_000) {}
 
-  classify(rel: string, name: string): Classified {
-    const known = this.previous.get(rel)?.get(name) ?? classifyOnce(rel, name, this.hints);
-    let dir = this.current.get(rel);
-    if (dir === undefined) {
-      dir = new Map();
-      this.current.set(rel, dir);
+  classify(rel: string, sub: Subdirectory): Classified {
+    if (sub.generation !== this.generation || sub.classified === undefined) {
+      sub.classified = classifyOnce(rel, sub.name, this.hints);
+      sub.generation = this.generation;
     }
-    dir.set(name, known);
-    return known;
+    return sub.classified;
   }
 
   /** The directory holding this cgroup may have changed in a way its stat does not show: list it again. */
@@ -116,24 +123,37 @@ export class DiscoveryMemory {
       l.ctimeMs !== st.ctimeMs
     )
       return undefined;
-    this.listedNow.set(rel, l);
+    l.walk = this.walkNumber;
     return l.subdirectories;
   }
 
+  /** A new listing of `rel`; names listed before keep what they were classified as (no path parsed twice). */
   remember(rel: string, st: fs.Stats, subdirectories: Subdirectory[]): void {
-    this.listedNow.set(rel, {
+    const before = this.listings.get(rel);
+    if (before !== undefined && before.subdirectories.length > 0) {
+      const known = new Map(before.subdirectories.map((d) => [d.name, d]));
+      for (const d of subdirectories) {
+        const old = known.get(d.name);
+        if (old === undefined) continue;
+        if (old.classified !== undefined) d.classified = old.classified;
+        if (old.generation !== undefined) d.generation = old.generation;
+      }
+    }
+    this.listings.set(rel, {
       ino: st.ino,
       nlink: st.nlink,
       mtimeMs: st.mtimeMs,
       ctimeMs: st.ctimeMs,
       subdirectories,
+      walk: this.walkNumber,
     });
   }
 
-  /** A listing turned out stale during the walk (a sub-directory in it is gone). */
+  /** A listing turned out stale during the walk (a sub-directory in it is gone): list it now. */
   forget(rel: string): void {
-    this.listings.delete(rel);
-    this.listedNow.delete(rel);
+    const l = this.listings.get(rel);
+    // Kept for its classifications, but never reused as it is: the walk lists the directory again.
+    if (l !== undefined) l.nlink = -1;
   }
 
   /**
@@ -142,22 +162,23 @@ export class DiscoveryMemory {
    */
   walkStarting(hints?: CgroupHints): void {
     const version = hints?.version;
-    if (hints !== this.hints || version !== this.hintsVersion) this.previous = new Map();
+    if (hints !== this.hints || version !== this.hintsVersion) this.generation++;
     this.hints = hints;
     this.hintsVersion = version;
+    this.walkNumber++;
     const now = Date.now();
     if (now - this.listedAtMs >= this.relistAfterMs) {
       this.listedAtMs = now;
-      this.listings.clear();
+      // Every directory is listed again (their classifications are carried over by name in remember()).
+      for (const l of this.listings.values()) l.nlink = -1;
     }
   }
 
   walkDone(): void {
-    this.previous = this.current;
-    this.current = new Map();
     // Only the directories of this walk are kept, so churn does not grow the memory.
-    this.listings = this.listedNow;
-    this.listedNow = new Map();
+    this.listings.forEach((l, rel) => {
+      if (l.walk !== this.walkNumber) this.listings.delete(rel);
+    });
     this.changedDirs.clear();
   }
 }
@@ -185,8 +206,9 @@ function walk(
     if (subdirectories === undefined) return; // removed while walking, or unreadable
     memory?.remember(rel, st, subdirectories);
   }
-  for (const { name, rel: childRel, abs } of subdirectories) {
-    const { container, own } = memory ? memory.classify(rel, name) : classifyOnce(rel, name, hints);
+  for (const sub of subdirectories) {
+    const { name, rel: childRel, abs } = sub;
+    const { container, own } = memory ? memory.classify(rel, sub) : classifyOnce(rel, name, hints);
     if (container !== null) {
       // A container's sub-cgroups map back to it; keep the shallowest (its own) cgroup.
       if (own && !found.has(container.id)) found.set(container.id, container);

@@ -41,6 +41,8 @@ export function parseMemoryEvents(text: string): Parsed<MemoryEvents> {
 }
 
 const KEY_BYTES = KEYS.map(([key]) => Buffer.from(key, 'latin1'));
+/** The values picked from one file, used at once: one array for every call. */
+const picked = new Array<number | undefined>(KEY_BYTES.length);
 
 /**
  * The same straight from the file's bytes when every line is "key count" (see pickKeyedCountsInBytes):
@@ -49,7 +51,7 @@ const KEY_BYTES = KEYS.map(([key]) => Buffer.from(key, 'latin1'));
  * the text decides. On every file it accepts, the result equals parseMemoryEvents's value.
  */
 export function memoryEventsInBytes(bytes: Buffer, length: number): MemoryEvents | undefined {
-  const v = pickKeyedCountsInBytes(bytes, length, KEY_BYTES);
+  const v = pickKeyedCountsInBytes(bytes, length, KEY_BYTES, picked);
   if (v === undefined) return undefined;
   const out: MemoryEvents = {};
   for (let i = 0; i < KEYS.length; i++) {

@@ -94,25 +94,41 @@ export function parseMemoryStat(text: string, version: 1 | 2): Parsed<MemoryStat
 const V1_PICK_BYTES = V1_PICK.map((k) => Buffer.from(k, 'latin1'));
 const V2_PICK_BYTES = V2_PICK.map((k) => Buffer.from(k, 'latin1'));
 
+/** The values picked from one memory.stat, used at once: one array for every call. */
+const picked = new Array<number | undefined>(V1_PICK.length);
+
 /**
  * The figures straight from memory.stat's bytes (see pickKeyedCountsInBytes), or undefined when the file is
  * anything but well formed with the keys present: then parseMemoryStat on the text gives the figures or the
  * error. On every file it accepts, the figures are those of memoryStatFigures(parseMemoryStat(text)).
+ *
+ * `into`, when given, is filled and returned instead of a new object: the poller keeps one per container and
+ * rewrites it at each poll. On undefined, `into` is left as it was.
  */
 export function memoryStatFiguresInBytes(
   bytes: Buffer,
   length: number,
   version: 1 | 2,
+  into?: MemoryStatFigures,
 ): MemoryStatFigures | undefined {
-  const v = pickKeyedCountsInBytes(bytes, length, version === 1 ? V1_PICK_BYTES : V2_PICK_BYTES);
+  const v = pickKeyedCountsInBytes(bytes, length, version === 1 ? V1_PICK_BYTES : V2_PICK_BYTES, picked);
   if (v === undefined) return undefined;
-  const get = (i: number): number | undefined => v[i] ?? (version === 1 ? v[i + 5] : undefined);
-  const rss = get(0);
-  const cache = get(1);
+  // v1 falls back to the local key (5 places further) when the total_ key is absent.
+  const rss = v[0] ?? (version === 1 ? v[5] : undefined);
+  const cache = v[1] ?? (version === 1 ? v[6] : undefined);
   if (rss === undefined || cache === undefined) return undefined;
-  const out: MemoryStatFigures = { rss, cache, mappedFile: get(2) ?? 0, inactiveFile: get(3) ?? 0 };
-  const swap = version === 1 ? get(4) : undefined;
+  const mappedFile = v[2] ?? (version === 1 ? v[7] : undefined) ?? 0;
+  const inactiveFile = v[3] ?? (version === 1 ? v[8] : undefined) ?? 0;
+  const swap = version === 1 ? (v[4] ?? v[9]) : undefined;
+  const out = into ?? { rss, cache, mappedFile, inactiveFile };
+  if (into !== undefined) {
+    into.rss = rss;
+    into.cache = cache;
+    into.mappedFile = mappedFile;
+    into.inactiveFile = inactiveFile;
+  }
   if (swap !== undefined) out.swap = swap;
+  else if (into !== undefined) delete into.swap;
   return out;
 }
 

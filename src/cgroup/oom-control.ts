@@ -28,17 +28,26 @@ export function parseOomControl(text: string): Parsed<OomControl> {
 }
 
 const KEY_BYTES = KEYS.map((k) => Buffer.from(k, 'latin1'));
+/** The values picked from one file, used at once: one array for every call. */
+const picked = new Array<number | undefined>(KEYS.length);
 
 /**
  * The same straight from the file's bytes when it is well formed (see pickKeyedCountsInBytes), without a
- * string per container per poll; undefined otherwise, and parseOomControl on the text decides.
+ * string per container per poll; undefined otherwise, and parseOomControl on the text decides. `into`, when
+ * given, is filled and returned (its oomKill undefined when the kernel has no oom_kill line).
  */
-export function oomControlInBytes(bytes: Buffer, length: number): OomControl | undefined {
-  const v = pickKeyedCountsInBytes(bytes, length, KEY_BYTES);
+export function oomControlInBytes(bytes: Buffer, length: number, into?: OomControl): OomControl | undefined {
+  const v = pickKeyedCountsInBytes(bytes, length, KEY_BYTES, picked);
   if (v === undefined) return undefined;
   const [disable, under, kills] = v;
   if (disable === undefined || under === undefined) return undefined;
-  const out: OomControl = { oomKillDisable: disable !== 0, underOom: under !== 0 };
-  if (kills !== undefined) out.oomKill = kills;
-  return out;
+  if (into === undefined) {
+    const out: OomControl = { oomKillDisable: disable !== 0, underOom: under !== 0 };
+    if (kills !== undefined) out.oomKill = kills;
+    return out;
+  }
+  into.oomKillDisable = disable !== 0;
+  into.underOom = under !== 0;
+  into.oomKill = kills;
+  return into;
 }

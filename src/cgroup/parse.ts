@@ -86,14 +86,16 @@ export function pickKeyedCounts(text: string, keys: readonly string[]): Parsed<A
  * and is read for every container on every poll, and its text was a third of what a poll allocated. Only
  * files where every line is exactly "key value" (one space, a decimal integer, ASCII) are handled; for
  * anything else this returns undefined and the caller parses the text, which gives the same values or the
- * precise error. `keys` are the key names as ASCII bytes.
+ * precise error. `keys` are the key names as ASCII bytes. `values`, when given, is filled and returned (a
+ * caller that uses the values at once passes the same array every time, and a poll allocates none).
  */
 export function pickKeyedCountsInBytes(
   bytes: Buffer,
   length: number,
   keys: readonly Uint8Array[],
+  values: Array<number | undefined> = new Array<number | undefined>(keys.length),
 ): Array<number | undefined> | undefined {
-  const values = new Array<number | undefined>(keys.length).fill(undefined);
+  values.fill(undefined, 0, keys.length);
   let pos = 0;
   while (pos < length) {
     if (bytes[pos] === 0x0a) {

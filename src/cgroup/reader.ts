@@ -2,11 +2,16 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { CgroupLayout } from './layout';
 import { type MemoryEvents, memoryEventsInBytes, parseMemoryEvents } from './memory-events';
-import { memoryStatFigures, memoryStatFiguresInBytes, parseMemoryStat } from './memory-stat';
+import {
+  type MemoryStatFigures,
+  memoryStatFigures,
+  memoryStatFiguresInBytes,
+  parseMemoryStat,
+} from './memory-stat';
 import { type OomControl, oomControlInBytes, parseOomControl } from './oom-control';
 import { type Parsed, parseCount, parseLimit } from './parse';
-import { parsePressure } from './pressure';
-import type { MemorySample, SampleError } from './sample';
+import { type Pressure, parsePressure, pressureInBytes } from './pressure';
+import { type MemorySample, type SampleError, clearSample } from './sample';
 
 /**
  * Reads one container's memory cgroup files into a MemorySample.
@@ -36,6 +41,14 @@ interface FileSpec {
    * container, not as it runs, so it is read every SETTINGS_MAX_AGE_MS and when told it changed, not at every poll.
    */
   setting?: true;
+  /**
+   * A counter that moves only when this container's own limit (`limit`, or v1's memory+swap limit) is hit: the
+   * kernel counts a failed charge in the counter whose limit refused it, never in a descendant's. While that
+   * limit is unlimited the count cannot move, so the file is read with the settings (every
+   * SETTINGS_MAX_AGE_MS, and when told the settings changed) and its last value carried in between. A limit
+   * set behind oomwatch's back is seen at the next settings read, and the count read then holds every hit.
+   */
+  countsPast?: 'limit' | 'memswLimit';
   apply(sample: MemorySample, text: string, scratch: Scratch): Parsed<unknown>;
   /**
    * For files that hold one integer: what `apply` does with the value, given the value read straight from
@@ -43,43 +56,84 @@ interface FileSpec {
    */
   integer?: { unit: IntegerUnit; set(sample: MemorySample, value: number, scratch: Scratch): void };
   /** Takes a well-formed file straight from its bytes and returns true, or returns false for `apply`. */
-  fromBytes?(sample: MemorySample, bytes: Buffer, length: number): boolean;
+  fromBytes?(sample: MemorySample, bytes: Buffer, length: number, scratch: Scratch): boolean;
 }
 
 /** A count (parseCount) or a byte value where the v1 sentinel means unlimited (parseLimit). */
 type IntegerUnit = 'count' | 'limit';
 
-/** Values that only make sense combined with others, resolved after all files are read. */
+/**
+ * Values that only make sense combined with others, resolved after all files are read; and the objects of the
+ * sample being rewritten in place (see CgroupReader.read), for the parsers to fill rather than replace.
+ */
 interface Scratch {
   memswLimit?: number;
   memswFailcnt?: number;
+  reuseStat?: MemoryStatFigures;
+  reusePressure?: Pressure;
 }
 
-const setField =
-  <K extends keyof MemorySample>(field: K, parse: (t: string) => Parsed<number>) =>
-  (s: MemorySample, text: string): Parsed<unknown> => {
-    const r = parse(text);
-    if (r.ok) (s as unknown as Record<string, unknown>)[field] = r.value;
-    return r;
-  };
+/** The one-integer fields of a sample a file can hold. */
+type IntegerFieldName =
+  'usage' | 'limit' | 'reservation' | 'high' | 'swap' | 'swapLimit' | 'peak' | 'limitHits' | 'swappiness';
+
+/**
+ * One setter per field, each its own function: a single `sample[field] = value` shared by every file would be
+ * a store site that sees nine property names, which V8 handles through its slowest (megamorphic) path on
+ * every file of every poll.
+ */
+const SETTERS: Record<IntegerFieldName, (s: MemorySample, value: number) => void> = {
+  usage: (s, v) => {
+    s.usage = v;
+  },
+  limit: (s, v) => {
+    s.limit = v;
+  },
+  reservation: (s, v) => {
+    s.reservation = v;
+  },
+  high: (s, v) => {
+    s.high = v;
+  },
+  swap: (s, v) => {
+    s.swap = v;
+  },
+  swapLimit: (s, v) => {
+    s.swapLimit = v;
+  },
+  peak: (s, v) => {
+    s.peak = v;
+  },
+  limitHits: (s, v) => {
+    s.limitHits = v;
+  },
+  swappiness: (s, v) => {
+    s.swappiness = v;
+  },
+};
 
 /** `apply` and `integer` of a file whose one integer goes to one sample field. */
-const integerField = <K extends keyof MemorySample>(
-  field: K,
+const integerField = (
+  field: IntegerFieldName,
   unit: IntegerUnit,
-): Pick<FileSpec, 'apply' | 'integer' | 'sets'> => ({
-  sets: field,
-  apply: setField(field, unit === 'count' ? parseCount : parseLimit),
-  integer: {
-    unit,
-    set: (s, value) => {
-      (s as unknown as Record<string, unknown>)[field] = value;
+): Pick<FileSpec, 'apply' | 'integer' | 'sets'> => {
+  const set = SETTERS[field];
+  const parse = unit === 'count' ? parseCount : parseLimit;
+  return {
+    sets: field,
+    apply: (s, text) => {
+      const r = parse(text);
+      if (r.ok) set(s, r.value);
+      return r;
     },
-  },
-});
+    integer: { unit, set },
+  };
+};
 
-/** `apply` and `integer` of a file whose one integer goes to the scratch values. */
-const integerScratch = (key: keyof Scratch, unit: IntegerUnit): Pick<FileSpec, 'apply' | 'integer'> => ({
+const integerScratch = (
+  key: 'memswLimit' | 'memswFailcnt',
+  unit: IntegerUnit,
+): Pick<FileSpec, 'apply' | 'integer'> => ({
   apply: (_s, text, scratch) => {
     const r = unit === 'count' ? parseCount(text) : parseLimit(text);
     if (r.ok) scratch[key] = r.value;
@@ -93,7 +147,26 @@ const integerScratch = (key: keyof Scratch, unit: IntegerUnit): Pick<FileSpec, '
   },
 });
 
-const V1_FILES: FileSpec[] = [
+/**
+ * Every spec with every field, in one order, so that all have one hidden class: the poll's loop over them then
+ * reads their fields through V8's fast (monomorphic) path rather than a lookup per field per file.
+ */
+function uniform(specs: FileSpec[]): FileSpec[] {
+  return specs.map((f) => ({
+    file: f.file,
+    root: f.root,
+    sets: f.sets,
+    optional: f.optional,
+    absentMeans: f.absentMeans,
+    setting: f.setting,
+    countsPast: f.countsPast,
+    apply: f.apply,
+    integer: f.integer,
+    fromBytes: f.fromBytes,
+  }));
+}
+
+const V1_FILES: FileSpec[] = uniform([
   { file: 'memory.usage_in_bytes', root: 'memory', optional: false, ...integerField('usage', 'count') },
   {
     file: 'memory.limit_in_bytes',
@@ -131,8 +204,8 @@ const V1_FILES: FileSpec[] = [
     file: 'memory.stat',
     root: 'memory',
     optional: false,
-    fromBytes: (s, bytes, length) => {
-      const figures = memoryStatFiguresInBytes(bytes, length, 1);
+    fromBytes: (s, bytes, length, scratch) => {
+      const figures = memoryStatFiguresInBytes(bytes, length, 1, scratch.reuseStat);
       if (figures === undefined) return false;
       s.stat = figures;
       if (figures.swap !== undefined) s.swap = figures.swap;
@@ -152,7 +225,7 @@ const V1_FILES: FileSpec[] = [
     root: 'memory',
     optional: false,
     fromBytes: (s, bytes, length) => {
-      const oc = oomControlInBytes(bytes, length);
+      const oc = oomControlInBytes(bytes, length, oomControlScratch);
       if (oc !== undefined) applyOomControl(s, oc);
       return oc !== undefined;
     },
@@ -166,6 +239,7 @@ const V1_FILES: FileSpec[] = [
     file: 'memory.failcnt',
     root: 'memory',
     optional: true,
+    countsPast: 'limit',
     absentMeans:
       'the kernel does not count limit hits for the cgroup: oomwatch_container_memory_limit_hits_total is not exported',
     ...integerField('limitHits', 'count'),
@@ -177,6 +251,7 @@ const V1_FILES: FileSpec[] = [
     file: 'memory.memsw.failcnt',
     root: 'memory',
     optional: true,
+    countsPast: 'memswLimit',
     absentMeans:
       'swap accounting is off (boot with swapaccount=1; the kernel needs CONFIG_MEMCG_SWAP): limit hits count memory.failcnt alone',
     ...integerScratch('memswFailcnt', 'count'),
@@ -187,11 +262,12 @@ const V1_FILES: FileSpec[] = [
     optional: true,
     absentMeans:
       'pressure stall information is off (boot with psi=1; the kernel needs CONFIG_PSI): the oomwatch_container_memory_pressure_* counters are not exported',
+    fromBytes: pressureFromBytes,
     apply: applyPressure,
   },
-];
+]);
 
-const V2_FILES: FileSpec[] = [
+const V2_FILES: FileSpec[] = uniform([
   { file: 'memory.current', root: 'memory', optional: false, ...integerField('usage', 'count') },
   { file: 'memory.max', root: 'memory', setting: true, optional: false, ...integerField('limit', 'limit') },
   {
@@ -239,8 +315,8 @@ const V2_FILES: FileSpec[] = [
     file: 'memory.stat',
     root: 'memory',
     optional: false,
-    fromBytes: (s, bytes, length) => {
-      const figures = memoryStatFiguresInBytes(bytes, length, 2);
+    fromBytes: (s, bytes, length, scratch) => {
+      const figures = memoryStatFiguresInBytes(bytes, length, 2, scratch.reuseStat);
       if (figures === undefined) return false;
       s.stat = figures;
       return true;
@@ -290,9 +366,10 @@ const V2_FILES: FileSpec[] = [
     optional: true,
     absentMeans:
       'pressure stall information is off (boot with psi=1; the kernel needs CONFIG_PSI): the oomwatch_container_memory_pressure_* counters are not exported',
+    fromBytes: pressureFromBytes,
     apply: applyPressure,
   },
-];
+]);
 
 /**
  * Files no poll reads: settings the on-call commands show when they look at one container, read once through
@@ -353,10 +430,20 @@ function applyMemoryEvents(s: MemorySample, e: MemoryEvents): void {
   if (e.oomGroupKill !== undefined) s.oomGroupKills = e.oomGroupKill;
 }
 
+/** The oom_control values of the file just read, copied into the sample at once. */
+const oomControlScratch: OomControl = { oomKillDisable: false, underOom: false };
+
 function applyOomControl(s: MemorySample, oc: OomControl): void {
   s.oomKillDisabled = oc.oomKillDisable;
   s.underOom = oc.underOom;
   if (oc.oomKill !== undefined) s.oomKills = oc.oomKill;
+}
+
+function pressureFromBytes(s: MemorySample, bytes: Buffer, length: number, scratch: Scratch): boolean {
+  const p = pressureInBytes(bytes, length, scratch.reusePressure);
+  if (p === undefined) return false;
+  s.pressure = p;
+  return true;
 }
 
 function applyPressure(s: MemorySample, text: string): Parsed<unknown> {
@@ -416,6 +503,12 @@ const ABSENT = -2;
 const TRANSIENT = -3;
 
 let shared = Buffer.allocUnsafe(16384);
+
+/** The errors of a read that had none (frozen: one array shared by every such read). */
+const NO_ERRORS = Object.freeze([]) as unknown as SampleError[];
+
+/** The scratch of the read in progress: reads are synchronous, one at a time. */
+const scratch: Scratch = {};
 
 /** Read a whole cgroup file through a descriptor with pread at offset 0, into `shared`; returns its length. */
 function preadAll(fd: number): number {
@@ -539,23 +632,32 @@ export class CgroupReader {
    * One reading of the container's files. Its figures are read every time; its settings (limits, reservation,
    * memory.oom.group) when they are older than SETTINGS_MAX_AGE_MS, after settingsChanged(), and when the cgroup
    * turns out to be a new one at the same path; otherwise the sample carries the settings last read.
+   *
+   * `into`: a sample to rewrite in place rather than a new one (its memory.stat figures and pressure objects
+   * too). The poller passes each container's last sample: a poll then leaves no object behind per container,
+   * and nothing the previous poll made survives into the old generation of the heap, whose collection
+   * was the largest cost of a poll after the reads themselves. A field whose file fails is undefined in it.
    */
-  read(now: number = Date.now()): ReadResult {
-    const sample: MemorySample = { readAtMs: now };
-    const errors: SampleError[] = [];
-    const scratch: Scratch = {};
+  read(now: number = Date.now(), into?: MemorySample): ReadResult {
+    scratch.memswLimit = undefined;
+    scratch.memswFailcnt = undefined;
+    scratch.reuseStat = into?.stat;
+    scratch.reusePressure = into?.pressure;
+    const sample = into === undefined ? { readAtMs: now } : clearSample(into, now);
+    this.errors = undefined;
     let absent: AbsentFile[] | undefined;
-    const figures = this.readPass(false, sample, scratch, errors);
+    const cached = this.settings;
+    const settingsDue = cached === undefined || now - this.settingsReadAtMs >= SETTINGS_MAX_AGE_MS;
+    const figures = this.readPass(false, settingsDue ? undefined : cached, sample);
     if (figures === 'vanished') return { vanished: true, recreated: false, sample, errors: [] };
     if (figures !== undefined) absent = figures;
-    const cached = this.settings;
-    if (cached === undefined || this.reopenedStale || now - this.settingsReadAtMs >= SETTINGS_MAX_AGE_MS) {
-      const errorsBefore = errors.length;
-      const settings = this.readPass(true, sample, scratch, errors);
+    if (settingsDue || this.reopenedStale) {
+      const errorsBefore = this.errorCount();
+      const settings = this.readPass(true, undefined, sample);
       if (settings === 'vanished') return { vanished: true, recreated: false, sample, errors: [] };
       if (settings !== undefined) absent = [...(absent ?? []), ...settings];
       // A settings file that failed is read again at the next poll, not carried as missing for 30 s.
-      if (errors.length === errorsBefore) {
+      if (this.errorCount() === errorsBefore) {
         this.settings = settingsOf(sample, scratch);
         this.settingsReadAtMs = now;
       } else {
@@ -565,8 +667,12 @@ export class CgroupReader {
       applySettings(cached, sample, scratch);
     }
     derive(sample, scratch);
+    scratch.reuseStat = undefined;
+    scratch.reusePressure = undefined;
     const recreated = this.reopenedStale;
     this.reopenedStale = false;
+    const errors = this.errors ?? NO_ERRORS;
+    this.errors = undefined;
     return absent === undefined
       ? { vanished: false, recreated, sample, errors }
       : { vanished: false, recreated, sample, errors, absent };
@@ -575,17 +681,30 @@ export class CgroupReader {
   /**
    * Read the settings files (`settings`) or every other file into the sample. Returns 'vanished' when the
    * cgroup is gone, the optional files found missing for the first time, or undefined.
+   *
+   * In the figures pass, `unlimited` are the settings carried into this read (undefined when the settings are
+   * read in this one): a countsPast file whose limit they show unlimited is not read, its last count carried,
+   * and the settings pass reads it with the settings.
    */
   private readPass(
     settings: boolean,
+    unlimited: Settings | undefined,
     sample: MemorySample,
-    scratch: Scratch,
-    errors: SampleError[],
   ): AbsentFile[] | 'vanished' | undefined {
     let absent: AbsentFile[] | undefined;
     for (let i = 0; i < this.specs.length; i++) {
       const spec = this.specs[i] as FileSpec;
-      if ((spec.setting === true) !== settings) continue;
+      const past = spec.countsPast;
+      if (settings) {
+        if (spec.setting !== true && (past === undefined || !this.carried(i))) continue;
+      } else {
+        if (spec.setting === true) continue;
+        if (past !== undefined && unlimited !== undefined && unlimited[past] === Infinity) {
+          this.carry(i, spec, sample);
+          continue;
+        }
+        if (past !== undefined) this.uncarry(i);
+      }
       if (this.dirs[spec.root] === undefined || this.fds[i] === ABSENT) continue;
       let length: number;
       try {
@@ -605,11 +724,11 @@ export class CgroupReader {
             });
             continue;
           }
-          errors.push({ file: spec.file, kind: 'missing_file', message: `${this.pathOf(i)} is missing` });
+          this.failed({ file: spec.file, kind: 'missing_file', message: `${this.pathOf(i)} is missing` });
           continue;
         }
         const e = err as NodeJS.ErrnoException;
-        errors.push({
+        this.failed({
           file: spec.file,
           kind: 'read',
           message: `cannot read ${this.pathOf(i)}: ${e.code ?? e.message}`,
@@ -621,15 +740,48 @@ export class CgroupReader {
         const value = integerInShared(length, spec.integer.unit);
         if (value !== undefined) {
           spec.integer.set(sample, value, scratch);
+          if (past !== undefined) this.counts[i] = value;
           continue;
         }
       }
-      if (spec.fromBytes?.(sample, shared, length) === true) continue;
+      if (past !== undefined) this.counts[i] = undefined; // not carried: read again at the next poll
+      if (spec.fromBytes?.(sample, shared, length, scratch) === true) continue;
       const parsed = spec.apply(sample, shared.toString('latin1', 0, length), scratch);
       if (!parsed.ok)
-        errors.push({ file: spec.file, kind: 'parse', message: `${this.pathOf(i)}: ${parsed.error}` });
+        this.failed({ file: spec.file, kind: 'parse', message: `${this.pathOf(i)}: ${parsed.error}` });
     }
     return absent;
+  }
+
+  /** The errors of the read in progress, made at the first one: most reads have none. */
+  private errors: SampleError[] | undefined;
+
+  private errorCount(): number {
+    return this.errors?.length ?? 0;
+  }
+
+  private failed(e: SampleError): void {
+    (this.errors ??= []).push(e);
+  }
+
+  /** Last counts of the countsPast files, by file index: what a poll that does not read them carries. */
+  private readonly counts: Array<number | undefined> = [];
+  /** Bit i: file i was not read by this poll's figures pass (see readPass). */
+  private carriedFiles = 0;
+
+  private carried(i: number): boolean {
+    return (this.carriedFiles & (1 << i)) !== 0;
+  }
+
+  /** File i is not read in this figures pass: the sample gets its last count, and the settings pass reads it if due. */
+  private carry(i: number, spec: FileSpec, sample: MemorySample): void {
+    this.carriedFiles |= 1 << i;
+    const last = this.counts[i];
+    if (last !== undefined) spec.integer?.set(sample, last, scratch);
+  }
+
+  private uncarry(i: number): void {
+    this.carriedFiles &= ~(1 << i);
   }
 
   /**

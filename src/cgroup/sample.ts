@@ -44,6 +44,34 @@ export interface MemorySample {
   swappiness?: number;
 }
 
+/**
+ * Empty `s` for a new reading at `readAtMs`, keeping the object (and its shape): every field a reading sets is
+ * made undefined, not deleted, so the poller's samples keep one hidden class. Returns `s`.
+ */
+export function clearSample(s: MemorySample, readAtMs: number): MemorySample {
+  s.readAtMs = readAtMs;
+  s.usage = undefined;
+  s.limit = undefined;
+  s.reservation = undefined;
+  s.high = undefined;
+  s.swap = undefined;
+  s.swapLimit = undefined;
+  s.peak = undefined;
+  s.stat = undefined;
+  s.workingSet = undefined;
+  s.oomKillDisabled = undefined;
+  s.underOom = undefined;
+  s.oomKills = undefined;
+  s.limitHits = undefined;
+  s.highEvents = undefined;
+  s.oomEvents = undefined;
+  s.oomGroupKills = undefined;
+  s.oomGroup = undefined;
+  s.pressure = undefined;
+  s.swappiness = undefined;
+  return s;
+}
+
 export type SampleErrorKind = 'read' | 'parse' | 'missing_file' | 'fd_limit';
 
 export interface SampleError {

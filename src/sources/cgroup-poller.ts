@@ -160,8 +160,9 @@ export class Poller implements Source {
   private admit(discovered: Map<string, ContainerPath>, now: number): ContainerEntry[] {
     const { table, layout } = this.opts;
     const toRead: ContainerEntry[] = [];
-    for (const [id, path] of discovered) {
-      const entry = table.ensure(id, now);
+    // values(), not entries: a [key, value] pair per container per poll is garbage for nothing (the id is in the path).
+    for (const path of discovered.values()) {
+      const entry = table.ensure(path.id, now);
       if (!entry.present) table.markPresent(entry, now);
       entry.lastSeenMs = now;
       if (entry.reader && entry.reader.cgroupPath !== path.cgroupPath) {
@@ -206,7 +207,8 @@ export class Poller implements Source {
 
   private readContainer(entry: ContainerEntry): void {
     const reader = entry.reader as CgroupReader;
-    const result = reader.read();
+    // The last sample is rewritten in place: see CgroupReader.read.
+    const result = reader.read(Date.now(), entry.sample);
     if (result.vanished) {
       this.discovery.changed(reader.cgroupPath);
       this.gone(entry, result.sample.readAtMs);

@@ -59,14 +59,12 @@ export class PeakHistory {
    */
   write(): void {
     const due = [...this.closedPeaks];
-    for (const [id, peak] of this.peaks) {
+    // forEach rather than [id, peak] pairs: this runs at every poll over every container.
+    this.peaks.forEach((peak, id) => {
       const entry = this.table.get(id);
-      if (!entry) {
-        this.peaks.delete(id);
-        continue;
-      }
-      if (peak.dirty) due.push({ entry, peak });
-    }
+      if (!entry) this.peaks.delete(id);
+      else if (peak.dirty) due.push({ entry, peak });
+    });
     if (due.length === 0) return;
     const ok = this.store.write('peak history', (db) => {
       const upsert = db.prepare(

@@ -1,6 +1,8 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import type * as ContainerPaths from '../../src/cgroup/container-path';
+import type { CgroupHints } from '../../src/cgroup/container-path';
 import { DiscoveryMemory, discoverContainers } from '../../src/cgroup/discover';
 import type { CgroupLayout } from '../../src/cgroup/layout';
 import { FdBudget } from '../../src/cgroup/reader';
@@ -119,6 +121,34 @@ describe('discovery with memory lists only what changed', () => {
     fs.mkdirSync(path.join(root, POD2, ID(4)));
     expect([...discoverContainers(root, undefined, memory).keys()]).toEqual([ID(1), ID(2), ID(3), ID(4)]);
     expect(listed()).toEqual([POD2]);
+  });
+
+  it('parses no path of a stable tree twice, relisted or not, and every path again when the hints change', () => {
+    // The module object itself, whose export discovery calls at each use (see nodeFs above).
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const paths = require('../../src/cgroup/container-path') as typeof ContainerPaths;
+    const memory = new DiscoveryMemory(0); // every walk lists every directory again
+    const first = asList(discoverContainers(root, undefined, memory));
+    const parse = jest.spyOn(paths, 'containerFromCgroupPath');
+    expect(asList(discoverContainers(root, undefined, memory))).toEqual(first);
+    expect(parse).not.toHaveBeenCalled();
+    fs.mkdirSync(path.join(root, POD2, ID(4)));
+    expect([...discoverContainers(root, undefined, memory).keys()]).toEqual([ID(1), ID(2), ID(3), ID(4)]);
+    expect(parse.mock.calls.map((c) => c[0])).toEqual([`/${POD2}/${ID(4)}`]);
+    parse.mockClear();
+    const hints: CgroupHints = {
+      containerdNamespaces: new Set(),
+      hasContainerPaths: false,
+      containerAt: () => undefined,
+      version: 1,
+    };
+    expect([...discoverContainers(root, undefined, memory, hints).keys()]).toEqual([
+      ID(1),
+      ID(2),
+      ID(3),
+      ID(4),
+    ]);
+    expect(parse.mock.calls.length).toBeGreaterThanOrEqual(4);
   });
 
   it('lists every directory again after relistAfterMs', () => {

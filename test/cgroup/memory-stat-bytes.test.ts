@@ -48,6 +48,24 @@ describe.each([
   });
 });
 
+describe('memoryStatFiguresInBytes into a kept object (what the poller does at each poll)', () => {
+  it('rewrites it with the figures a fresh read gives, swap included or dropped', () => {
+    const withSwap =
+      'total_rss 10\ntotal_cache 20\ntotal_mapped_file 3\ntotal_inactive_file 4\ntotal_swap 5\n';
+    const withoutSwap = 'total_rss 11\ntotal_cache 21\ntotal_mapped_file 4\ntotal_inactive_file 5\n';
+    const kept = byteFigures(withSwap, 1);
+    expect(kept).toEqual({ rss: 10, cache: 20, mappedFile: 3, inactiveFile: 4, swap: 5 });
+    const b = Buffer.from(withoutSwap, 'latin1');
+    expect(memoryStatFiguresInBytes(b, b.length, 1, kept)).toBe(kept);
+    expect(kept).toEqual(textFigures(withoutSwap, 1));
+    expect(kept).not.toHaveProperty('swap');
+    // A file the bytes path steps aside from leaves the kept object as it was.
+    const odd = Buffer.from('anon x\n', 'latin1');
+    expect(memoryStatFiguresInBytes(odd, odd.length, 2, kept)).toBeUndefined();
+    expect(kept).toEqual(textFigures(withoutSwap, 1));
+  });
+});
+
 describe('memory.stat that is not the kernel tidy format', () => {
   it.each([
     ['empty lines', '\nanon 1\n\nfile 2\n\n', 2],

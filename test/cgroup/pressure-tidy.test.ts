@@ -1,4 +1,4 @@
-import { parsePressure } from '../../src/cgroup/pressure';
+import { type Pressure, parsePressure, pressureInBytes } from '../../src/cgroup/pressure';
 
 /**
  * parsePressure reads the kernel's own layout of memory.pressure without a regular expression (it runs for
@@ -67,5 +67,41 @@ describe('parsePressure reads every figure as Number() does', () => {
     const expected = reference(text);
     if (expected === 'error') expect(r.ok).toBe(false);
     else expect(r).toEqual({ ok: true, value: expected });
+  });
+});
+
+describe('pressureInBytes into a kept Pressure (what the poller does at each poll)', () => {
+  const bytes = (t: string): Buffer => Buffer.from(t, 'latin1');
+
+  it('rewrites the same objects with what a fresh parse gives', () => {
+    const first = pressureInBytes(
+      bytes(KERNEL('1.00', '0.50')),
+      bytes(KERNEL('1.00', '0.50')).length,
+    ) as Pressure;
+    const some = first.some;
+    const full = first.full;
+    const text = KERNEL('12.34', '0.10');
+    const again = pressureInBytes(bytes(text), text.length, first);
+    expect(again).toBe(first);
+    expect(first.some).toBe(some);
+    expect(first.full).toBe(full);
+    expect(first).toEqual(reference(text));
+  });
+
+  it('drops the full line a file no longer has, and adds one it gains', () => {
+    const some = 'some avg10=1.50 avg60=0.25 avg300=0.01 total=42\n';
+    const p = pressureInBytes(bytes(KERNEL('0.00', '0.00')), KERNEL('0.00', '0.00').length) as Pressure;
+    pressureInBytes(bytes(some), some.length, p);
+    expect(p).toEqual(reference(some));
+    expect('full' in p).toBe(false);
+    pressureInBytes(bytes(KERNEL('2.00', '1.00')), KERNEL('2.00', '1.00').length, p);
+    expect(p).toEqual(reference(KERNEL('2.00', '1.00')));
+  });
+
+  it('reads only `length` bytes of a larger buffer', () => {
+    const text = KERNEL('3.00', '1.00');
+    const buf = Buffer.alloc(4096, 0x41);
+    buf.write(text, 'latin1');
+    expect(pressureInBytes(buf, text.length)).toEqual(reference(text));
   });
 });

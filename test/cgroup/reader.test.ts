@@ -303,3 +303,103 @@ describe('CgroupReader reads a container’s settings when they may have changed
     fs.rmSync(root, { recursive: true, force: true });
   });
 });
+
+describe('CgroupReader reads limit-hit counters with the settings while the limit they count is unlimited', () => {
+  // The kernel counts a refused charge in the counter whose limit refused it (mm/page_counter.c
+  // page_counter_try_charge), so a container's own failcnt cannot move while its own limit is unlimited.
+  const setUp = (name: string): { root: string; dir: string; reader: CgroupReader } => {
+    const root = copyOf('hybrid');
+    const layout = detectLayout(root);
+    const id = fixtureId(name);
+    const reader = new CgroupReader(layout, `/docker/${id}`, new FdBudget(64));
+    return { root, dir: path.join(layout.memoryRoot, 'docker', id), reader };
+  };
+  const write = (dir: string, file: string, value: number | string): void =>
+    fs.writeFileSync(path.join(dir, file), `${value}\n`);
+
+  it('carries the last count of an unlimited container between settings reads, and loses no hit', () => {
+    const { root, dir, reader } = setUp('batch');
+    const t0 = 1_000_000;
+    const first = reader.read(t0).sample;
+    expect(first.limit).toBe(Infinity);
+    const before = num(path.join(dir, 'memory.failcnt')) + num(path.join(dir, 'memory.memsw.failcnt'));
+    expect(first.limitHits).toBe(before);
+    write(dir, 'memory.failcnt', 7);
+    write(dir, 'memory.memsw.failcnt', 3);
+    // Within the settings age the files are not read: the count is the last one read, not dropped.
+    expect(reader.read(t0 + 2000).sample.limitHits).toBe(before);
+    // A limit set behind oomwatch's back (no update event) is seen at the next settings read, with every hit.
+    write(dir, 'memory.limit_in_bytes', 8 * 1024 * 1024);
+    const settingsRead = reader.read(t0 + SETTINGS_MAX_AGE_MS).sample;
+    expect(settingsRead.limit).toBe(8 * 1024 * 1024);
+    expect(settingsRead.limitHits).toBe(10);
+    // Now limited: memory.failcnt is read at every poll (memsw is still unlimited, so its count is carried).
+    write(dir, 'memory.failcnt', 8);
+    write(dir, 'memory.memsw.failcnt', 4);
+    expect(reader.read(t0 + SETTINGS_MAX_AGE_MS + 2000).sample.limitHits).toBe(8 + 3);
+    reader.close();
+    fs.rmSync(root, { recursive: true, force: true });
+  });
+
+  it('reads them at every poll while the container has its limits', () => {
+    const { root, dir, reader } = setUp('cache');
+    reader.read(1000);
+    write(dir, 'memory.failcnt', 40);
+    write(dir, 'memory.memsw.failcnt', 2);
+    expect(reader.read(2000).sample.limitHits).toBe(42);
+    reader.close();
+    fs.rmSync(root, { recursive: true, force: true });
+  });
+
+  it('reads them at the next read after settingsChanged() (docker update may have set a limit)', () => {
+    const { root, dir, reader } = setUp('batch');
+    reader.read(1000);
+    write(dir, 'memory.limit_in_bytes', 8 * 1024 * 1024);
+    write(dir, 'memory.failcnt', 5);
+    write(dir, 'memory.memsw.failcnt', 0);
+    reader.settingsChanged();
+    expect(reader.read(2000).sample).toMatchObject({ limit: 8 * 1024 * 1024, limitHits: 5 });
+    reader.close();
+    fs.rmSync(root, { recursive: true, force: true });
+  });
+});
+
+describe('CgroupReader.read into the last sample (what the poller does)', () => {
+  const root = copyOf('hybrid');
+  afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
+  const layout = detectLayout(root);
+  const id = fixtureId('cache');
+  const dir = path.join(layout.memoryRoot, 'docker', id);
+
+  it('rewrites the same objects with the same values a fresh read gives, and leaves no old value behind', () => {
+    const reader = new CgroupReader(layout, `/docker/${id}`, new FdBudget(64));
+    const fresh = new CgroupReader(layout, `/docker/${id}`, new FdBudget(64));
+    const first = reader.read(1000).sample;
+    const stat = first.stat;
+    const pressure = first.pressure;
+    expect(stat).toBeDefined();
+    expect(pressure).toBeDefined();
+
+    fs.writeFileSync(path.join(dir, 'memory.usage_in_bytes'), '123456\n');
+    const second = reader.read(2000, first);
+    expect(second.sample).toBe(first);
+    expect(first.stat).toBe(stat);
+    expect(first.pressure).toBe(pressure);
+    expect(first).toEqual(fresh.read(2000).sample);
+    expect(first.usage).toBe(123456);
+
+    // A file that fails leaves its own fields undefined, not last poll's values.
+    fs.writeFileSync(path.join(dir, 'memory.stat'), 'not a stat file\n');
+    fs.writeFileSync(path.join(dir, 'memory.oom_control'), 'garbage\n');
+    const third = reader.read(3000, first);
+    expect(third.errors.map((e) => e.file).sort()).toEqual(['memory.oom_control', 'memory.stat']);
+    expect(first.stat).toBeUndefined();
+    expect(first.workingSet).toBeUndefined();
+    expect(first.oomKills).toBeUndefined();
+    expect(first.underOom).toBeUndefined();
+    expect(first.usage).toBe(123456);
+    expect(first.readAtMs).toBe(3000);
+    reader.close();
+    fresh.close();
+  });
+});
