@@ -16,7 +16,6 @@ import { SelfMetrics } from './metrics/self';
 import { listenOn } from './server/listen';
 import { oomEventsRoute } from './server/oom-events-api';
 import { buildServer } from './server/server';
-import { loadWebConfig } from './server/web-config';
 import type { Source } from './source';
 import { Poller } from './sources/cgroup-poller';
 import { containerdSourceFromConfig } from './sources/containerd';
@@ -67,7 +66,11 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
       throw new OomwatchError('OOMW_CGROUP_ROOT', `oomwatch: ${err.message}`);
     throw err;
   }
-  const webConfig = config.webConfig === undefined ? undefined : loadWebConfig(config.webConfig);
+  // Loaded only with --web-config: its YAML parser, bcrypt and TLS setup are no cost to those who do not use it.
+  const webConfig =
+    config.webConfig === undefined
+      ? undefined
+      : (await import('./server/web-config')).loadWebConfig(config.webConfig);
 
   // State first: containers seen from now on get their persisted counters back before anything names them.
   const table = new ContainerTable();

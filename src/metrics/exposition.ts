@@ -49,6 +49,17 @@ function escapeHelp(text: string): string {
   return text.replace(/\\/g, '\\\\').replace(/\n/g, '\\n');
 }
 
+/**
+ * Gives a payload buffer's memory back now rather than at some later garbage collection. Its bytes live
+ * outside the JavaScript heap, whose collections come when the heap grows, not when memory outside it
+ * does; detaching the ArrayBuffer (transfer(0)) frees them at once. Every view of the buffer is empty
+ * afterwards: only for a buffer from ExpositionWriter that nothing reads any more.
+ */
+export function releaseBytes(bytes: Buffer): void {
+  const whole = bytes.buffer;
+  if (whole instanceof ArrayBuffer && !whole.detached) whole.transfer(0);
+}
+
 const NEWLINE = 0x0a;
 const SPACE = 0x20;
 const OPEN_BRACE = 0x7b;
@@ -65,18 +76,15 @@ export class ExpositionWriter {
   private buf: Buffer;
   private length = 0;
 
-  /**
-   * `sizeHint`: the expected payload size in bytes (the previous scrape's), to avoid growing the buffer;
-   * `reuse`: a buffer no longer in use (an earlier payload already written out) to write into.
-   */
+  /** `sizeHint`: the expected payload size in bytes (the previous scrape's), to avoid growing the buffer. */
   constructor(
     readonly format: ExpositionFormat,
     sizeHint = 16 * 1024,
-    reuse?: Buffer,
   ) {
     const size = Math.max(16 * 1024, sizeHint + (sizeHint >> 4));
-    // Never from Node's shared pool: the buffer is handed back for reuse and must be the writer's alone.
-    this.buf = reuse !== undefined && reuse.length >= size ? reuse : Buffer.allocUnsafeSlow(size);
+    // Never from Node's shared pool: the buffer's memory is released by releaseBytes, which must not take
+    // other Buffers' bytes with it.
+    this.buf = Buffer.allocUnsafeSlow(size);
   }
 
   /**
@@ -122,7 +130,10 @@ export class ExpositionWriter {
   }
 
   finish(): string {
-    return this.finishBytes().toString('utf8');
+    const bytes = this.finishBytes();
+    const text = bytes.toString('utf8');
+    releaseBytes(bytes);
+    return text;
   }
 
   /** The payload as bytes (a view of the writer's buffer: the writer must not be used afterwards). */
@@ -137,6 +148,7 @@ export class ExpositionWriter {
     while (size < this.length + extra) size *= 2;
     const bigger = Buffer.allocUnsafeSlow(size);
     this.buf.copy(bigger, 0, 0, this.length);
+    releaseBytes(this.buf);
     this.buf = bigger;
   }
 

@@ -1,6 +1,6 @@
 import type { ContainerTable } from '../state/containers';
 import { writeContainerFamilies } from './container-families';
-import { type ExpositionFormat, ExpositionWriter } from './exposition';
+import { type ExpositionFormat, ExpositionWriter, releaseBytes } from './exposition';
 import type { SelfMetrics } from './self';
 
 /**
@@ -16,8 +16,6 @@ export type FamilyWriter = (w: ExpositionWriter) => void;
 export class MetricsRenderer {
   /** Size of the previous payload: the next one is written into a buffer of about that size. */
   private lastSize = 64 * 1024;
-  /** A payload buffer already written out, ready for the next scrape. */
-  private spare: Buffer | undefined;
 
   /**
    * `families` are written after the per-container ones, in this order, and the self metrics last: main.ts
@@ -33,15 +31,16 @@ export class MetricsRenderer {
   async render(format: ExpositionFormat): Promise<string> {
     const body = await this.renderBytes(format);
     const text = body.toString('utf8');
-    this.recycle(body);
+    this.release(body);
     return text;
   }
 
-  /** The payload as UTF-8 bytes, as /metrics sends it; hand it to recycle() once it is written out. */
+  /**
+   * The payload as UTF-8 bytes, as /metrics sends it, in a buffer of its own (scrapes may overlap); hand it
+   * to release() once it is written out.
+   */
   async renderBytes(format: ExpositionFormat): Promise<Buffer> {
-    const spare = this.spare;
-    this.spare = undefined;
-    const w = new ExpositionWriter(format, this.lastSize, spare);
+    const w = new ExpositionWriter(format, this.lastSize);
     const entries = [];
     for (const e of this.table.values()) if (!e.sandbox) entries.push(e);
     writeContainerFamilies(w, entries);
@@ -53,12 +52,14 @@ export class MetricsRenderer {
   }
 
   /**
-   * The response carrying `body` has been written out: its buffer takes the next payload. A payload is
-   * megabytes with thousands of containers; a fresh buffer per scrape would sit outside the JavaScript
-   * heap until a collection noticed it, tens of megabytes of resident memory under frequent scrapes.
+   * The response carrying `body` has been written out: its memory is given back now, and `body` is empty
+   * from here on. A payload is megabytes with thousands of containers, held outside the JavaScript heap; left
+   * to the garbage collector it stays resident until a collection happens to notice it (tens of megabytes
+   * under frequent scrapes), and kept for the next scrape it stays resident between scrapes. Released here,
+   * nothing is held between scrapes and nothing waits for a collection; the next payload's buffer is sized
+   * from this one's, so it is allocated once and not grown.
    */
-  recycle(body: Buffer): void {
-    const whole = Buffer.from(body.buffer, body.byteOffset, body.buffer.byteLength - body.byteOffset);
-    if (this.spare === undefined || whole.length > this.spare.length) this.spare = whole;
+  release(body: Buffer): void {
+    releaseBytes(body);
   }
 }

@@ -2,7 +2,8 @@ import Fastify, { type FastifyInstance, LogController } from 'fastify';
 import type { Logger } from 'pino';
 import { CONTENT_TYPES, negotiateFormat } from '../metrics/exposition';
 import type { MetricsRenderer } from '../metrics/render';
-import { BasicAuth, type WebConfig } from './web-config';
+import { lazySchemaCompilers } from './schema-compilers';
+import type { BasicAuth, WebConfig } from './web-config';
 
 /** A route module (the OOM event API, the container API...) registered next to /metrics. */
 export type RouteModule = (app: FastifyInstance) => void;
@@ -34,19 +35,29 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
   const common = {
     loggerInstance: deps.log,
     logController: new LogController({ disableRequestLogging: true }),
+    // No route declares a schema: ajv and fast-json-stringify load only if one ever does.
+    schemaController: { compilersFactory: lazySchemaCompilers() },
   };
   const app = (tls ? Fastify({ ...common, https: tls }) : Fastify(common)) as unknown as FastifyInstance;
 
   const headers = deps.webConfig?.headers ?? {};
   const users = deps.webConfig?.basicAuthUsers;
-  const auth = users && users.size > 0 ? new BasicAuth(users) : undefined;
+  // bcrypt loads with the first request to check, and only when users are configured.
+  let checker: Promise<BasicAuth> | undefined;
+  const auth =
+    users && users.size > 0
+      ? async (authorization: string | undefined): Promise<boolean> => {
+          checker ??= import('./web-config').then((m) => new m.BasicAuth(users));
+          return (await checker).check(authorization);
+        }
+      : undefined;
 
   app.addHook('onRequest', async (req, reply) => {
     for (const [k, v] of Object.entries(headers)) reply.header(k, v);
     if (!auth) return;
     const url = req.url.split('?')[0];
     if (url === '/healthz' || url === '/readyz') return;
-    if (!(await auth.check(req.headers.authorization))) {
+    if (!(await auth(req.headers.authorization))) {
       await reply
         .code(401)
         .header('WWW-Authenticate', 'Basic realm="oomwatch"')
@@ -60,8 +71,9 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
   app.get('/metrics', async (req, reply) => {
     const format = negotiateFormat(req.headers.accept);
     const body = await deps.renderer.renderBytes(format);
-    // Once written out, the payload's buffer takes the next scrape (see MetricsRenderer.recycle).
-    reply.raw.once('finish', () => deps.renderer.recycle(body));
+    // 'finish': the last byte is handed to the kernel, nothing reads the payload any more; its memory goes
+    // back at once (see MetricsRenderer.release). A scrape cut off never finishes: the collector frees it.
+    reply.raw.once('finish', () => deps.renderer.release(body));
     return reply.type(CONTENT_TYPES[format]).send(body);
   });
 

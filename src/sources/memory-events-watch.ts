@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { type FSWatcher, watch } from 'chokidar';
+import type { FSWatcher } from 'chokidar';
 import type { Logger } from 'pino';
 import type { CgroupLayout } from '../cgroup/layout';
 import { parseMemoryEvents } from '../cgroup/memory-events';
@@ -58,6 +58,8 @@ export class MemoryEventsWatch implements Source {
 
   async start(): Promise<void> {
     if (this.layout.version !== 2) return;
+    // chokidar loads here, on cgroup v2 hosts only: v1 and hybrid hosts never watch.
+    const { watch } = await import('chokidar');
     this.watcher = watch([], {
       ignoreInitial: true,
       persistent: false,

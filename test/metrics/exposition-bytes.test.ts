@@ -4,10 +4,10 @@ import { SelfMetrics } from '../../src/metrics/self';
 import { ContainerTable } from '../../src/state/containers';
 
 /**
- * The exposition is written as bytes into a reused buffer, integers digit by digit. The text must be what
+ * The exposition is written as bytes into a buffer of its own, integers digit by digit. The text must be what
  * the format says whatever the path: every value formatted as formatValue does, label text passed as
- * string or as pre-encoded bytes giving the same line, UTF-8 kept, and a reused buffer never leaking an
- * earlier payload into the next.
+ * string or as pre-encoded bytes giving the same line, UTF-8 kept, and a payload's buffer given back once it
+ * is written out without taking another payload with it.
  */
 const VALUES = [
   0, -0, 1, 9, 10, 99, 100, 4096, 123456789, 2 ** 31, 2 ** 53 - 1, 2 ** 53, 2 ** 60, 9223372036854771712, 1e21,
@@ -41,8 +41,8 @@ describe.each(['prometheus', 'openmetrics'] as const)('ExpositionWriter (%s)', (
   });
 });
 
-describe('MetricsRenderer reusing its payload buffer', () => {
-  it('gives each scrape its own content, a smaller one after a larger one included', async () => {
+describe('MetricsRenderer releasing each payload once written out', () => {
+  it('gives back the memory of a payload, and writes the next scrape in full, a smaller one after a larger one included', async () => {
     const table = new ContainerTable();
     const renderer = new MetricsRenderer(table, new SelfMetrics({ processMetrics: false }));
     for (let i = 0; i < 200; i++) {
@@ -51,7 +51,13 @@ describe('MetricsRenderer reusing its payload buffer', () => {
     }
     const big = await renderer.renderBytes('prometheus');
     const bigText = big.toString('utf8');
-    renderer.recycle(big);
+    renderer.release(big);
+    // nothing of it is held until the next scrape
+    expect(big.buffer.byteLength).toBe(0);
+    expect(big.length).toBe(0);
+
+    // the same content again, in a buffer of its own
+    expect(stripVolatile(await renderer.render('prometheus'))).toBe(stripVolatile(bigText));
 
     for (const e of [...table.values()].slice(1)) table.markGone(e, 0);
     table.sweep(1, 0);
@@ -66,6 +72,27 @@ describe('MetricsRenderer reusing its payload buffer', () => {
     // and it is what a renderer with no history writes
     const fresh = new MetricsRenderer(table, new SelfMetrics({ processMetrics: false }));
     expect(stripVolatile(await fresh.render('prometheus'))).toBe(stripVolatile(small));
+  });
+
+  it('keeps each of two payloads rendered before either is released', async () => {
+    const table = new ContainerTable();
+    const renderer = new MetricsRenderer(table, new SelfMetrics({ processMetrics: false }));
+    for (let i = 0; i < 50; i++) {
+      const e = table.ensure(i.toString(16).padStart(64, '0'), 0);
+      e.sample = { readAtMs: 0, usage: 1000 + i, limit: Infinity };
+    }
+    const first = await renderer.renderBytes('prometheus');
+    const second = await renderer.renderBytes('openmetrics');
+    const secondText = second.toString('utf8');
+    renderer.release(first);
+    expect(second.toString('utf8')).toBe(secondText);
+    const usage = secondText
+      .split('\n')
+      .filter((l) => l.startsWith('oomwatch_container_memory_usage_bytes{'));
+    expect(usage.map((l) => l.slice(l.lastIndexOf(' ') + 1))).toEqual(
+      Array.from({ length: 50 }, (_, i) => String(1000 + i)),
+    );
+    expect(secondText.endsWith('# EOF\n')).toBe(true);
   });
 });
 

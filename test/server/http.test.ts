@@ -123,3 +123,38 @@ describe('/metrics content negotiation', () => {
     expect(res.body.endsWith('# EOF\n')).toBe(contentType === OM);
   });
 });
+
+/**
+ * Each payload's buffer is released once its response is written out (MetricsRenderer.release): the next
+ * scrape, and scrapes that overlap, must still get the whole payload.
+ */
+describe('/metrics scraped again and again', () => {
+  let app: FastifyInstance;
+  let poller: Poller;
+  let get: (url: string, accept?: string) => Promise<Answer>;
+  beforeAll(async () => {
+    ({ app, poller, get } = await setUp());
+    await poller.pollOnce();
+  });
+  afterAll(async () => {
+    await poller.stop();
+    await app.close();
+  });
+
+  it('gives the same body twice in a row', async () => {
+    const first = await get('/metrics');
+    const second = await get('/metrics');
+    expect(first.body).toContain('oomwatch_container_memory_usage_bytes{');
+    expect(second.body).toBe(first.body);
+    expect(Number(second.headers['content-length'])).toBe(Buffer.byteLength(second.body));
+  });
+
+  it('gives every one of several overlapping scrapes, in both formats, its whole body', async () => {
+    const om = 'application/openmetrics-text; version=1.0.0';
+    const [text, openMetrics] = [(await get('/metrics')).body, (await get('/metrics', om)).body];
+    const answers = await Promise.all(
+      Array.from({ length: 8 }, (_, i) => get('/metrics', i % 2 === 0 ? undefined : om)),
+    );
+    answers.forEach((a, i) => expect(a.body).toBe(i % 2 === 0 ? text : openMetrics));
+  });
+});
