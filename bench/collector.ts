@@ -7,6 +7,7 @@ import {
   type TreeLayout,
   REPO,
   cpuTimes,
+  readCalls,
   createV1Tree,
   createV2Tree,
   get,
@@ -44,8 +45,12 @@ import {
  *   - resident memory (VmRSS): the median over that window, and the high-water mark (VmHWM);
  *   - /metrics: p50 and p99 over sequential scrapes from this process (a separate client), and the size, on a
  *     start at the default interval, as Prometheus would see it;
- *   - the floor: bench/floor.c reading the same files (descriptors kept open, pread at offset 0), CPU from
- *     getrusage over as many cycles as oomwatch polled, median of three runs, in the same run.
+ *   - reads per poll: growth of the process's read system calls (/proc/PID/io syscr) per poll; oomwatch reads
+ *     the settings files every 30 s and a limit-hit counter with them while its limit is unlimited, so it
+ *     reads fewer files per poll than the tree has;
+ *   - the floor: bench/floor.c reading every file of the tree each cycle (descriptors kept open, pread at
+ *     offset 0), CPU from getrusage over as many cycles as oomwatch polled, median of three runs, in the
+ *     same run.
  * Nothing is asserted: it prints. Flags: --mode daemon|collector --sizes 100,1000 --trees v1,v2
  * --layout kubernetes|docker --intervals 2s,1s --window SECONDS --scrapes N --node-arg FLAG (repeatable; passed
  * to node after the flags of `npm start`) --bare-node (without the flags of `npm start`; before any --node-arg).
@@ -158,6 +163,8 @@ interface Row {
   cpuMsPerPoll: number;
   /** Of which in the kernel. */
   sysMsPerPoll: number;
+  /** Read system calls per poll (every file, socket and pipe): how many files oomwatch actually read. */
+  readsPerPoll: number;
   wallMsPerPoll: number;
   floorCpuMs: number;
   floorSysMs: number;
@@ -220,9 +227,11 @@ async function measurePolls(tree: BenchTree, o: Options, interval: string, fdLim
     const metrics = async (): Promise<string> => (await get(daemon.port, '/metrics')).body;
     const m0 = await metrics();
     const cpu0 = cpuTimes(daemon.pid);
+    const reads0 = readCalls(daemon.pid);
     const t0 = Date.now();
     const p0 = sampleValue(m0, 'oomwatch_polls_total') as number;
     let cpu1 = cpu0;
+    let reads1 = reads0;
     let m1 = m0;
     const rss: number[] = [];
     const anon: number[] = [];
@@ -234,6 +243,7 @@ async function measurePolls(tree: BenchTree, o: Options, interval: string, fdLim
         await sleep(500);
       }
       cpu1 = cpuTimes(daemon.pid);
+      reads1 = readCalls(daemon.pid);
       m1 = await metrics();
       const polls = (sampleValue(m1, 'oomwatch_polls_total') as number) - p0;
       if (polls >= (o.mode === 'daemon' ? 20 : 50) || Date.now() - t0 >= o.windowS * 6000) break;
@@ -247,6 +257,7 @@ async function measurePolls(tree: BenchTree, o: Options, interval: string, fdLim
       polls,
       cpuMsPerPoll: (cpu1.userMs + cpu1.sysMs - cpu0.userMs - cpu0.sysMs) / polls,
       sysMsPerPoll: (cpu1.sysMs - cpu0.sysMs) / polls,
+      readsPerPoll: (reads1 - reads0) / polls,
       wallMsPerPoll:
         (delta('oomwatch_poll_duration_seconds_sum') / delta('oomwatch_poll_duration_seconds_count')) * 1000,
       fdLimit: softFdLimit(daemon.pid),
@@ -346,6 +357,7 @@ const COLUMNS: Array<[string, (r: Row) => string]> = [
   ['fd limit', (r) => String(r.fdLimit)],
   ['files/poll', (r) => String(r.filesPerCycle)],
   ['fds open', (r) => String(r.keptOpen)],
+  ['reads/poll', (r) => r.readsPerPoll.toFixed(0)],
   ['polls', (r) => String(r.polls)],
   ['CPU/poll ms', (r) => r.cpuMsPerPoll.toFixed(2)],
   ['of which sys', (r) => r.sysMsPerPoll.toFixed(2)],

@@ -539,6 +539,15 @@ export function cpuTimes(pid: number): { userMs: number; sysMs: number } {
   return { userMs: (Number(fields[11]) * 1000) / CLK_TCK, sysMs: (Number(fields[12]) * 1000) / CLK_TCK };
 }
 
+/**
+ * Read system calls the process has made (proc(5) /proc/PID/io syscr): read, pread and readv of every file,
+ * socket and pipe. Over a window of polls, nearly all are cgroup files.
+ */
+export function readCalls(pid: number): number {
+  const io = fs.readFileSync(`/proc/${pid}/io`, 'latin1');
+  return Number(/^syscr:\s+(\d+)$/m.exec(io)?.[1] ?? NaN);
+}
+
 export function cpuMs(pid: number): number {
   const t = cpuTimes(pid);
   return t.userMs + t.sysMs;
