@@ -6,6 +6,7 @@ import {
   containerFromCgroupPath,
   mayHoldContainers,
 } from './container-path';
+import { flatString } from '../flat-string';
 
 /**
  * Walk the memory controller's tree and return every container cgroup, keyed by container id.
@@ -248,8 +249,8 @@ function listSubdirectories(root: string, rel: string): Subdirectory[] | undefin
   for (const e of entries) if (e.isDirectory()) names.push(e.name);
   names.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
   return names.map((name) => {
-    const childRel = `${rel}/${name}`;
-    return { name, rel: childRel, abs: path.join(root, childRel) };
+    const childRel = flatString(`${rel}/${name}`);
+    return { name, rel: childRel, abs: flatString(path.join(root, childRel)) };
   });
 }
 

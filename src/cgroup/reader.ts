@@ -12,6 +12,7 @@ import { type OomControl, oomControlInBytes, parseOomControl } from './oom-contr
 import { type Parsed, parseCount, parseLimit } from './parse';
 import { type Pressure, parsePressure, pressureInBytes } from './pressure';
 import { type MemorySample, type SampleError, clearSample } from './sample';
+import { flatString } from '../flat-string';
 
 /**
  * Reads one container's memory cgroup files into a MemorySample.
@@ -614,8 +615,11 @@ export class CgroupReader {
     this.specs = layout.version === 1 ? V1_FILES : V2_FILES;
     this.fds = this.specs.map(() => NOT_OPEN);
     this.dirs = {
-      memory: path.join(layout.memoryRoot, cgroupPath),
-      pressure: layout.pressureRoot === undefined ? undefined : path.join(layout.pressureRoot, cgroupPath),
+      memory: flatString(path.join(layout.memoryRoot, cgroupPath)),
+      pressure:
+        layout.pressureRoot === undefined
+          ? undefined
+          : flatString(path.join(layout.pressureRoot, cgroupPath)),
     };
   }
 

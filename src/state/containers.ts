@@ -4,6 +4,7 @@ import type { MemorySample } from '../cgroup/sample';
 import { type ContainerLabels, type ContainerMetadata, LABEL_NAMES, emptyLabels } from './labels';
 import { MonotonicCounter } from './monotonic';
 import type { RuntimeName } from './oom-kill';
+import { flatString } from '../flat-string';
 
 /**
  * The live container table: everything oomwatch knows about each container, keyed by full container id.
@@ -80,7 +81,9 @@ export class ContainerEntry {
   /** The label pairs of every series of this container, rendered once: `id="...",name="...",...`. */
   get labelText(): string {
     if (this.labelTextCache === undefined) {
-      this.labelTextCache = LABEL_NAMES.map((k) => `${k}="${escapeLabelValue(this.labels[k])}"`).join(',');
+      this.labelTextCache = flatString(
+        LABEL_NAMES.map((k) => `${k}="${escapeLabelValue(this.labels[k])}"`).join(','),
+      );
     }
     return this.labelTextCache;
   }
@@ -95,7 +98,7 @@ export class ContainerEntry {
       ];
       for (const [k, v] of Object.entries(this.info))
         extra.push(`${infoLabelName(k)}="${escapeLabelValue(v)}"`);
-      this.infoTextCache = `${this.labelText},${extra.join(',')}`;
+      this.infoTextCache = flatString(`${this.labelText},${extra.join(',')}`);
     }
     return this.infoTextCache;
   }
