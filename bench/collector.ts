@@ -23,6 +23,7 @@ import {
   sleep,
   softFdLimit,
   startDaemon,
+  startScriptEnv,
   startScriptNodeFlags,
   until,
 } from './lib';
@@ -31,7 +32,8 @@ import {
  * `npm run bench`: what oomwatch costs on a host of N containers, next to the physical floor of reading their
  * container files.
  *
- * Default (--mode daemon): the daemon as `npm start` and the image run it — the node flags of the start script,
+ * Default (--mode daemon): the daemon as `npm start` and the image run it — the node flags of the start script
+ * and the environment it sets (GLIBC_TUNABLES),
  * every source this host has (the kernel log, /proc/vmstat, the state database with its peak history; the Docker
  * source off, since the tree's containers are not Docker's) — at the default poll interval (2 s) and at 1 s.
  * --mode collector measures the cgroup poller alone (kernel log off) at 100 ms, as a narrower figure.
@@ -53,7 +55,7 @@ import {
  *     same run.
  * Nothing is asserted: it prints. Flags: --mode daemon|collector --sizes 100,1000 --trees v1,v2
  * --layout kubernetes|docker --intervals 2s,1s --window SECONDS --scrapes N --node-arg FLAG (repeatable; passed
- * to node after the flags of `npm start`) --bare-node (without the flags of `npm start`; before any --node-arg).
+ * to node after the flags of `npm start`) --bare-node (without the flags and environment of `npm start`; before any --node-arg).
  */
 
 type Mode = 'daemon' | 'collector';
@@ -67,6 +69,8 @@ interface Options {
   windowS: number;
   scrapes: number;
   nodeArgs: string[];
+  /** The environment npm start gives node (GLIBC_TUNABLES). */
+  env: Record<string, string>;
 }
 
 function parseArgs(argv: string[]): Options {
@@ -79,6 +83,7 @@ function parseArgs(argv: string[]): Options {
     windowS: 0,
     scrapes: 200,
     nodeArgs: startScriptNodeFlags(),
+    env: startScriptEnv(),
   };
   for (let i = 0; i < argv.length; i++) {
     const [flag, inline] = (argv[i] as string).split(/=(.*)/s, 2) as [string, string | undefined];
@@ -116,6 +121,7 @@ function parseArgs(argv: string[]): Options {
         break;
       case '--bare-node':
         o.nodeArgs = [];
+        o.env = {};
         break;
       default:
         throw new Error(`unknown flag ${flag}; see the comment at the top of bench/collector.ts`);
@@ -199,6 +205,7 @@ async function startWarm(
     cgroupRoot: tree.root,
     interval,
     nodeArgs: o.nodeArgs,
+    env: o.env,
     sources: o.mode,
     ...(fdLimit === undefined ? {} : { fdLimit }),
   });
@@ -398,11 +405,16 @@ async function main(): Promise<void> {
     `oomwatch benchmark (${o.mode === 'daemon' ? 'the whole daemon, as npm start runs it' : 'the collector alone'}): ` +
       `node ${process.version}, kernel ${os.release()}, ${os.cpus().length} cores (${cpuModel}), ` +
       `fd soft limit ${softFdLimit()}, intervals ${o.intervals.join(', ')}, load average ${os.loadavg()[0]?.toFixed(1)}` +
-      `${o.nodeArgs.length ? `, node ${o.nodeArgs.join(' ')}` : ''}`,
+      `${o.nodeArgs.length ? `, node ${o.nodeArgs.join(' ')}` : ''}` +
+      Object.entries(o.env)
+        .map(([k, v]) => `, ${k}=${v}`)
+        .join(''),
   );
   // What Node.js itself holds with the same flags and nothing loaded: the share of the RSS below that is not
   // oomwatch's to lower.
-  const idleNode = spawn(process.execPath, [...o.nodeArgs, '-e', 'setTimeout(() => {}, 5000)']);
+  const idleNode = spawn(process.execPath, [...o.nodeArgs, '-e', 'setTimeout(() => {}, 5000)'], {
+    env: { ...process.env, ...o.env },
+  });
   await sleep(1000);
   const idle = memoryOf(idleNode.pid as number);
   idleNode.kill();

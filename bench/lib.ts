@@ -374,14 +374,31 @@ function filesFor(
  * The node flags `npm start` runs oomwatch with (package.json scripts.start, between "node" and the script),
  * so the benchmarks measure the daemon as it is deployed. --node-arg adds to them; --bare-node drops them.
  */
-export function startScriptNodeFlags(): string[] {
+function startScriptWords(): string[] {
   const pkg = JSON.parse(fs.readFileSync(path.join(REPO, 'package.json'), 'utf8')) as {
     scripts?: Record<string, string>;
   };
-  const words = (pkg.scripts?.['start'] ?? '').split(/\s+/);
+  return (pkg.scripts?.['start'] ?? '').split(/\s+/);
+}
+
+export function startScriptNodeFlags(): string[] {
+  const words = startScriptWords();
   const node = words.indexOf('node');
   const script = words.findIndex((w) => w.endsWith('cli.js'));
   return node >= 0 && script > node ? words.slice(node + 1, script) : [];
+}
+
+/** The NAME=value assignments in front of node in `npm start` (the image sets the same with ENV). */
+export function startScriptEnv(): Record<string, string> {
+  const words = startScriptWords();
+  const node = words.indexOf('node');
+  const env: Record<string, string> = {};
+  for (let i = node - 1; i >= 0; i--) {
+    const m = /^([A-Z_][A-Z0-9_]*)=(.*)$/.exec(words[i] as string);
+    if (!m) break;
+    env[m[1] as string] = m[2] as string;
+  }
+  return env;
 }
 
 export interface Daemon {
@@ -398,6 +415,8 @@ export interface DaemonOptions {
   seriesGrace?: string;
   /** Flags for node itself (e.g. --max-semi-space-size=2, --cpu-prof). */
   nodeArgs?: string[];
+  /** Environment added to the bench's own for the daemon (the assignments of npm start). */
+  env?: Record<string, string>;
   /** Soft and hard RLIMIT_NOFILE for the daemon (through prlimit); the inherited limit otherwise. */
   fdLimit?: number;
   /**
@@ -428,7 +447,11 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     opts.fdLimit === undefined
       ? [process.execPath, oomwatchArgs]
       : ['prlimit', [`--nofile=${opts.fdLimit}:${opts.fdLimit}`, process.execPath, ...oomwatchArgs]];
-  const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], cwd: scratch() });
+  const child = spawn(cmd, args, {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    cwd: scratch(),
+    env: { ...process.env, ...opts.env },
+  });
   const kill = (): void => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   };

@@ -14,8 +14,10 @@ describe('parseDockerfile', () => {
     'ARG BASE_IMAGE=node:24-bookworm-slim',
     'FROM ${BUILDER_IMAGE} AS build',
     'CMD ["npm", "test"]',
+    'ENV BUILD_ONLY=1',
     'FROM ${BASE_IMAGE}',
     'ARG NOT_GLOBAL=1',
+    'ENV A=1 B=two',
     'VOLUME /var/lib/oomwatch',
     'EXPOSE 9797',
     'HEALTHCHECK --interval=30s \\',
@@ -38,6 +40,7 @@ describe('parseDockerfile', () => {
     expect(f.healthcheck).toEqual(['node', '/app/healthcheck.js']);
     expect(f.volumes).toEqual(['/var/lib/oomwatch']);
     expect(f.exposed).toEqual(['9797']);
+    expect(f.env).toEqual({ A: '1', B: 'two' });
   });
 
   it('refuses a shell-form ENTRYPOINT, which would put sh in front of oomwatch as PID 1', () => {
@@ -86,9 +89,19 @@ describe('the Dockerfile', () => {
       scripts: Record<string, string>;
     };
     const start = pkg.scripts['start']?.split(/\s+/) ?? [];
-    const startFlags = start.slice(start.indexOf('node') + 1, start.indexOf('dist/cli.js'));
+    const node = start.indexOf('node');
+    const startFlags = start.slice(node + 1, start.indexOf('dist/cli.js'));
     expect(startFlags).toContain('--optimize-for-size');
+    expect(startFlags).toContain('--max-opt=2');
     expect(f.entrypoint.slice(1, -1)).toEqual(startFlags);
+    // and the environment npm start puts in front of node, which the image sets with ENV
+    const startEnv = Object.fromEntries(
+      start
+        .slice(start.lastIndexOf('&&', node) + 1, node)
+        .map((w) => [w.slice(0, w.indexOf('=')), w.slice(w.indexOf('=') + 1)]),
+    );
+    expect(startEnv).toEqual({ GLIBC_TUNABLES: 'glibc.malloc.mmap_threshold=131072' });
+    expect(f.env).toMatchObject(startEnv);
   });
 
   it('documents every mount its command line points at, and declares the state volume', () => {

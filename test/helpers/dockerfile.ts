@@ -5,7 +5,7 @@ import { REPO } from './paths';
 /**
  * What the Dockerfile documents and declares, read the way the deployment checks compare it with the
  * compose file and the DaemonSet: the `# mount:` lines of its header, and the exec-form CMD, ENTRYPOINT
- * and HEALTHCHECK of the final stage.
+ * and HEALTHCHECK and the ENV settings of the final stage.
  *
  *   # mount:  bind   /sys/fs/cgroup        /host/sys/fs/cgroup   ro  host cgroup tree ...
  */
@@ -28,6 +28,8 @@ export interface DockerfileFacts {
   healthcheck: string[];
   volumes: string[];
   exposed: string[];
+  /** ENV NAME=value settings of the final stage. */
+  env: Record<string, string>;
 }
 
 const MOUNT = /^#\s*mount:\s+(bind|device|volume)\s+(\S+)\s+(\S+)\s+(ro|rw|r)\s+(.+)$/;
@@ -52,6 +54,7 @@ export function parseDockerfile(text: string): DockerfileFacts {
     healthcheck: [],
     volumes: [],
     exposed: [],
+    env: {},
   };
   const logical = text.replace(/\\\r?\n/g, ' ').split(/\r?\n/);
   for (const line of logical) {
@@ -81,6 +84,14 @@ export function parseDockerfile(text: string): DockerfileFacts {
         facts.healthcheck = [];
         facts.volumes = [];
         facts.exposed = [];
+        facts.env = {};
+        break;
+      case 'ENV':
+        for (const pair of rest.trim().split(/\s+/)) {
+          const eq = pair.indexOf('=');
+          if (eq <= 0) throw new Error(`ENV must use the NAME=value form: ENV ${rest}`);
+          facts.env[pair.slice(0, eq)] = pair.slice(eq + 1);
+        }
         break;
       case 'ENTRYPOINT':
         facts.entrypoint = execForm(instruction, rest);
