@@ -15,6 +15,8 @@ export function shippedNodeVersion(): string {
 export function nodeDist(version: string): string {
   const dir = path.join(REPO, '.cache', `node-v${version}`);
   if (fs.existsSync(path.join(dir, 'bin', 'node'))) return dir;
+  // .cache/ exists only where .ci/run fetched a release: not on a machine whose node is already the shipped one
+  fs.mkdirSync(path.join(REPO, '.cache'), { recursive: true });
   const work = fs.mkdtempSync(path.join(REPO, '.cache', 'node-fetch-'));
   try {
     const tgz = execFileSync(
