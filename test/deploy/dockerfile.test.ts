@@ -93,6 +93,7 @@ describe('the Dockerfile', () => {
     const startFlags = start.slice(node + 1, start.indexOf('dist/cli.js'));
     expect(startFlags).toContain('--optimize-for-size');
     expect(startFlags).toContain('--max-opt=2');
+    expect(startFlags).toContain('--single-threaded');
     expect(f.entrypoint.slice(1, -1)).toEqual(startFlags);
     // and the environment npm start puts in front of node, which the image sets with ENV
     const startEnv = Object.fromEntries(
