@@ -12,7 +12,7 @@ import {
   seriesCount,
   sleep,
   startDaemon,
-  startScriptNodeFlags,
+  startScript,
   until,
 } from './lib';
 
@@ -22,7 +22,7 @@ import {
  * series count and open descriptors at the start, along the way and at the end. The series of gone
  * containers must disappear after --series-grace, and memory and descriptors must come back down.
  * Nothing is asserted: it prints. Flags: --containers 10000 --batch 100 --live-batches 3 --interval 200ms
- * --series-grace 5s --settle SECONDS (120) --node-arg FLAG (repeatable, after the node flags of `npm start`) --bare-node (without them).
+ * --series-grace 5s --settle SECONDS (120) --node-arg FLAG (repeatable, after the node flags of `npm start`) --bare-node (without them and its environment).
  */
 
 interface Options {
@@ -34,6 +34,8 @@ interface Options {
   /** How long to keep watching once everything is gone (readings every 30 s). */
   settleS: number;
   nodeArgs: string[];
+  /** The environment npm start gives node (GLIBC_TUNABLES). */
+  env: Record<string, string>;
 }
 
 function parseArgs(argv: string[]): Options {
@@ -44,7 +46,8 @@ function parseArgs(argv: string[]): Options {
     interval: '200ms',
     seriesGrace: '5s',
     settleS: 120,
-    nodeArgs: startScriptNodeFlags(),
+    nodeArgs: startScript().nodeFlags,
+    env: startScript().env,
   };
   for (let i = 0; i < argv.length; i++) {
     const [flag, inline] = (argv[i] as string).split(/=(.*)/s, 2) as [string, string | undefined];
@@ -60,8 +63,10 @@ function parseArgs(argv: string[]): Options {
     else if (flag === '--series-grace') o.seriesGrace = value();
     else if (flag === '--settle') o.settleS = Number(value());
     else if (flag === '--node-arg') o.nodeArgs.push(value());
-    else if (flag === '--bare-node') o.nodeArgs = [];
-    else throw new Error(`unknown flag ${flag}; see the comment at the top of bench/churn.ts`);
+    else if (flag === '--bare-node') {
+      o.nodeArgs = [];
+      o.env = {};
+    } else throw new Error(`unknown flag ${flag}; see the comment at the top of bench/churn.ts`);
   }
   return o;
 }
@@ -112,6 +117,7 @@ async function main(): Promise<void> {
     interval: o.interval,
     seriesGrace: o.seriesGrace,
     nodeArgs: o.nodeArgs,
+    env: o.env,
   });
   let created = 0;
   const readings: Reading[] = [];

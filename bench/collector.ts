@@ -23,8 +23,7 @@ import {
   sleep,
   softFdLimit,
   startDaemon,
-  startScriptEnv,
-  startScriptNodeFlags,
+  startScript,
   until,
 } from './lib';
 
@@ -82,8 +81,8 @@ function parseArgs(argv: string[]): Options {
     intervals: [],
     windowS: 0,
     scrapes: 200,
-    nodeArgs: startScriptNodeFlags(),
-    env: startScriptEnv(),
+    nodeArgs: startScript().nodeFlags,
+    env: startScript().env,
   };
   for (let i = 0; i < argv.length; i++) {
     const [flag, inline] = (argv[i] as string).split(/=(.*)/s, 2) as [string, string | undefined];

@@ -4,6 +4,7 @@ import * as http from 'node:http';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { filesReadPerContainer } from '../src/cgroup/reader';
+import { type StartScript, parseStartScript } from '../test/helpers/start-script';
 
 /**
  * What the benchmarks share: bench-only container cgroups (real v1 ones, or a generated v2 tree of regular
@@ -371,34 +372,14 @@ function filesFor(
 // The oomwatch process.
 
 /**
- * The node flags `npm start` runs oomwatch with (package.json scripts.start, between "node" and the script),
- * so the benchmarks measure the daemon as it is deployed. --node-arg adds to them; --bare-node drops them.
+ * The node flags and environment `npm start` runs oomwatch with (package.json scripts.start), so the benchmarks
+ * measure the daemon as it is deployed. --node-arg adds to the flags; --bare-node drops both.
  */
-function startScriptWords(): string[] {
+export function startScript(): StartScript {
   const pkg = JSON.parse(fs.readFileSync(path.join(REPO, 'package.json'), 'utf8')) as {
     scripts?: Record<string, string>;
   };
-  return (pkg.scripts?.['start'] ?? '').split(/\s+/);
-}
-
-export function startScriptNodeFlags(): string[] {
-  const words = startScriptWords();
-  const node = words.indexOf('node');
-  const script = words.findIndex((w) => w.endsWith('cli.js'));
-  return node >= 0 && script > node ? words.slice(node + 1, script) : [];
-}
-
-/** The NAME=value assignments in front of node in `npm start` (the image sets the same with ENV). */
-export function startScriptEnv(): Record<string, string> {
-  const words = startScriptWords();
-  const node = words.indexOf('node');
-  const env: Record<string, string> = {};
-  for (let i = node - 1; i >= 0; i--) {
-    const m = /^([A-Z_][A-Z0-9_]*)=(.*)$/.exec(words[i] as string);
-    if (!m) break;
-    env[m[1] as string] = m[2] as string;
-  }
-  return env;
+  return parseStartScript(pkg.scripts?.['start'] ?? '');
 }
 
 export interface Daemon {

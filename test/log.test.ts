@@ -1,5 +1,6 @@
 import { Writable } from 'node:stream';
-import { createLogger, isoUtc } from '../src/log';
+import { isoUtc } from '../src/iso-time';
+import { createLogger } from '../src/log';
 
 /** The log line's timestamp: the same text Date.prototype.toISOString gives, made without Date. */
 describe('isoUtc', () => {

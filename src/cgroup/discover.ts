@@ -128,18 +128,17 @@ export class DiscoveryMemory {
     return l.subdirectories;
   }
 
-  /** A new listing of `rel`; names listed before keep what they were classified as (no path parsed twice). */
-  remember(rel: string, st: fs.Stats, subdirectories: Subdirectory[]): void {
-    const before = this.listings.get(rel);
-    if (before !== undefined && before.subdirectories.length > 0) {
-      const known = new Map(before.subdirectories.map((d) => [d.name, d]));
-      for (const d of subdirectories) {
-        const old = known.get(d.name);
-        if (old === undefined) continue;
-        if (old.classified !== undefined) d.classified = old.classified;
-        if (old.generation !== undefined) d.generation = old.generation;
-      }
-    }
+  /**
+   * A new listing of `rel`, kept and returned: a name listed before keeps its Subdirectory (what it was
+   * classified as, so no path is parsed twice, and its paths); a new one's paths are made flat strings, as
+   * they are kept as long as the directory is.
+   */
+  remember(rel: string, st: fs.Stats, listed: Subdirectory[]): Subdirectory[] {
+    const before = this.listings.get(rel)?.subdirectories ?? [];
+    const known = before.length > 0 ? new Map(before.map((d) => [d.name, d])) : undefined;
+    const subdirectories = listed.map(
+      (d) => known?.get(d.name) ?? { name: d.name, rel: flatString(d.rel), abs: flatString(d.abs) },
+    );
     this.listings.set(rel, {
       ino: st.ino,
       nlink: st.nlink,
@@ -148,6 +147,7 @@ export class DiscoveryMemory {
       subdirectories,
       walk: this.walkNumber,
     });
+    return subdirectories;
   }
 
   /** A listing turned out stale during the walk (a sub-directory in it is gone): list it now. */
@@ -205,7 +205,7 @@ function walk(
   if (subdirectories === undefined) {
     subdirectories = listSubdirectories(root, rel);
     if (subdirectories === undefined) return; // removed while walking, or unreadable
-    memory?.remember(rel, st, subdirectories);
+    if (memory) subdirectories = memory.remember(rel, st, subdirectories);
   }
   for (const sub of subdirectories) {
     const { name, rel: childRel, abs } = sub;
@@ -249,8 +249,8 @@ function listSubdirectories(root: string, rel: string): Subdirectory[] | undefin
   for (const e of entries) if (e.isDirectory()) names.push(e.name);
   names.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
   return names.map((name) => {
-    const childRel = flatString(`${rel}/${name}`);
-    return { name, rel: childRel, abs: flatString(path.join(root, childRel)) };
+    const childRel = `${rel}/${name}`;
+    return { name, rel: childRel, abs: path.join(root, childRel) };
   });
 }
 

@@ -1,4 +1,5 @@
 import type { ContainerLabels } from './labels';
+import { isoUtc } from '../iso-time';
 
 /**
  * One OOM kill as oomwatch counted it: the one shape a kill has from the OOM ledger (which fills it) through
@@ -112,7 +113,7 @@ export interface OomKillJson {
 export function oomKillJson(k: OomKill): OomKillJson {
   const v = k.victim;
   return {
-    time: new Date(k.timeMs).toISOString(),
+    time: isoUtc(k.timeMs),
     time_exact: k.timeExact,
     scope: k.scope,
     trigger: k.trigger ?? null,

@@ -16,6 +16,7 @@ import {
   containerCounter,
   oomEventRow,
 } from './schema';
+import { isoUtc } from '../iso-time';
 
 export { DB_FILE, SCHEMA_VERSION } from './schema';
 export type { ContainerRow, CounterRow, PeakRow } from './schema';
@@ -107,7 +108,7 @@ export class StateStore implements Source {
       return;
     }
     if (problem === undefined) return;
-    const aside = `${this.file}.${problem.kind}-${new Date().toISOString().replace(/[:.]/g, '-')}`;
+    const aside = `${this.file}.${problem.kind}-${isoUtc(Date.now()).replace(/[:.]/g, '-')}`;
     this.closeQuietly();
     for (const suffix of ['', '-wal', '-shm']) {
       try {

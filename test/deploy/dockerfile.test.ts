@@ -4,6 +4,7 @@ import { NODE_VERSION } from '../helpers/image';
 import { shippedNodeVersion } from '../helpers/node-dist';
 import { flagPairs, parseDockerfile, readDockerfile } from '../helpers/dockerfile';
 import { REPO } from '../helpers/paths';
+import { parseStartScript } from '../helpers/start-script';
 
 describe('parseDockerfile', () => {
   const sample = [
@@ -88,21 +89,14 @@ describe('the Dockerfile', () => {
     const pkg = JSON.parse(fs.readFileSync(path.join(REPO, 'package.json'), 'utf8')) as {
       scripts: Record<string, string>;
     };
-    const start = pkg.scripts['start']?.split(/\s+/) ?? [];
-    const node = start.indexOf('node');
-    const startFlags = start.slice(node + 1, start.indexOf('dist/cli.js'));
-    expect(startFlags).toContain('--optimize-for-size');
-    expect(startFlags).toContain('--max-opt=2');
-    expect(startFlags).toContain('--single-threaded');
-    expect(f.entrypoint.slice(1, -1)).toEqual(startFlags);
+    const start = parseStartScript(pkg.scripts['start'] ?? '');
+    expect(start.nodeFlags).toContain('--optimize-for-size');
+    expect(start.nodeFlags).toContain('--max-opt=2');
+    expect(start.nodeFlags).toContain('--single-threaded');
+    expect(f.entrypoint.slice(1, -1)).toEqual(start.nodeFlags);
     // and the environment npm start puts in front of node, which the image sets with ENV
-    const startEnv = Object.fromEntries(
-      start
-        .slice(start.lastIndexOf('&&', node) + 1, node)
-        .map((w) => [w.slice(0, w.indexOf('=')), w.slice(w.indexOf('=') + 1)]),
-    );
-    expect(startEnv).toEqual({ GLIBC_TUNABLES: 'glibc.malloc.mmap_threshold=131072' });
-    expect(f.env).toMatchObject(startEnv);
+    expect(start.env).toEqual({ GLIBC_TUNABLES: 'glibc.malloc.mmap_threshold=131072' });
+    expect(f.env).toMatchObject(start.env);
   });
 
   it('documents every mount its command line points at, and declares the state volume', () => {

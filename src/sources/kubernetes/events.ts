@@ -6,6 +6,7 @@ import type { KubeClient } from './client';
 import type { PodMatch } from './pod-source';
 import { httpStatusOf } from './pod-source';
 import { fieldPath } from './pod-view';
+import { isoUtc } from '../../iso-time';
 
 /**
  * Kubernetes Events for OOM kills, so that `kubectl get events --field-selector reason=OOMKilling` and
@@ -426,5 +427,5 @@ function secondsFloor(ms: number): number {
 
 /** metav1.Time's wire form: RFC 3339 in seconds. */
 function rfc3339(ms: number): string {
-  return new Date(secondsFloor(ms)).toISOString().replace(/\.\d{3}Z$/, 'Z');
+  return isoUtc(secondsFloor(ms)).replace(/\.\d{3}Z$/, 'Z');
 }
